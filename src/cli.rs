@@ -1,0 +1,391 @@
+//! The command line: parsing (syntax only; meaning is checked by the commands) and dispatch.
+
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::status::{self, Status};
+use crate::{kmsg, rollback};
+use log::LevelFilter;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+blankroot: put / back to a blank snapshot at every boot (Btrfs and ZFS)
+
+Usage:
+  blankroot rollback --device DEV [--subvolume NAME] (--blank NAME | --empty)
+                     [--archive-dir DIR [--keep N] [--keep-days D]] [--protect NAME]...
+                     [--dry-run] [--allow-outside-initrd] [--status-file PATH] [--fs auto|btrfs|zfs]
+                     [--min-free-space SIZE] [--log-level error|warn|info|debug]
+  blankroot rollback --dataset POOL/DATASET [--snapshot blank] [--import [--force-import]]
+                     [--archive-dir POOL/PATH [--keep N] [--keep-days D]] [--zfs-command PATH]
+                     [--dry-run] [--allow-outside-initrd] [--status-file PATH]
+  blankroot status [--status-file PATH] [--json] [--check]
+  blankroot --help | --version
+
+rollback (Btrfs): mounts the top level of DEV (subvolid=5) and replaces the subvolume NAME
+(default `root`) with a writable snapshot of the read-only blank (default `root-blank`), or with
+an empty subvolume (--empty). The old root and every subvolume nested in it are deleted, or with
+--archive-dir moved to DIR/<UTC time> and old archives pruned (--keep N newest, counting the new
+one; --keep-days D by the time in their names). Names are relative to the top level. Everything
+is checked before the first change; --protect NAME refuses to run if NAME is inside the root.
+Below --min-free-space (default 256M) of free data or metadata space the root is deleted instead
+of archived, with a warning. Runs only in an initrd (/etc/initrd-release) unless
+--allow-outside-initrd; `rd.blankroot=0` on the kernel command line skips it.
+
+status: prints the record of the last run (--json: as written). --check exits 1 unless that
+record is from this boot and the run did not fail.
+
+Exit codes: 0 done or skipped on purpose, 1 runtime failure, 2 usage or configuration error.
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsChoice {
+    Auto,
+    Btrfs,
+    Zfs,
+}
+
+#[derive(Debug, Clone)]
+pub struct RollbackArgs {
+    pub fs: FsChoice,
+    pub device: Option<PathBuf>,
+    pub subvolume: Option<String>,
+    pub blank: Option<String>,
+    pub empty: bool,
+    pub archive_dir: Option<String>,
+    pub keep: Option<u32>,
+    pub keep_days: Option<u32>,
+    pub protect: Vec<String>,
+    pub dry_run: bool,
+    pub allow_outside_initrd: bool,
+    pub status_file: PathBuf,
+    pub min_free: u64,
+    pub log_level: LevelFilter,
+    pub dataset: Option<String>,
+    pub snapshot: Option<String>,
+    pub import: bool,
+    pub force_import: bool,
+    pub zfs_command: Option<PathBuf>,
+}
+
+impl Default for RollbackArgs {
+    fn default() -> Self {
+        RollbackArgs {
+            fs: FsChoice::Auto,
+            device: None,
+            subvolume: None,
+            blank: None,
+            empty: false,
+            archive_dir: None,
+            keep: None,
+            keep_days: None,
+            protect: Vec::new(),
+            dry_run: false,
+            allow_outside_initrd: false,
+            status_file: PathBuf::from(status::DEFAULT_PATH),
+            min_free: 256 << 20,
+            log_level: LevelFilter::Info,
+            dataset: None,
+            snapshot: None,
+            import: false,
+            force_import: false,
+            zfs_command: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusArgs {
+    pub status_file: PathBuf,
+    pub json: bool,
+    pub check: bool,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Rollback(RollbackArgs),
+    Status(StatusArgs),
+    Help,
+    Version,
+}
+
+/// Walks the words after the subcommand, splitting `--opt=value`.
+struct Words {
+    items: std::vec::IntoIter<OsString>,
+    pending: Option<String>,
+}
+
+impl Words {
+    fn next_option(&mut self) -> Result<Option<String>> {
+        let Some(word) = self.items.next() else {
+            return Ok(None);
+        };
+        let word = word
+            .into_string()
+            .map_err(|w| Error::usage(format!("argument {w:?} is not UTF-8")))?;
+        if !word.starts_with("--") {
+            return Err(Error::usage(format!(
+                "unexpected argument {word:?}; see blankroot --help"
+            )));
+        }
+        match word.split_once('=') {
+            Some((opt, value)) => {
+                self.pending = Some(value.to_string());
+                Ok(Some(opt.to_string()))
+            }
+            None => Ok(Some(word)),
+        }
+    }
+
+    fn value(&mut self, opt: &str) -> Result<OsString> {
+        if let Some(v) = self.pending.take() {
+            return Ok(v.into());
+        }
+        match self.items.next() {
+            Some(v) if !v.to_string_lossy().starts_with("--") => Ok(v),
+            _ => Err(Error::usage(format!(
+                "{opt} needs a value; see blankroot --help"
+            ))),
+        }
+    }
+
+    fn string(&mut self, opt: &str) -> Result<String> {
+        self.value(opt)?
+            .into_string()
+            .map_err(|v| Error::usage(format!("{opt} {v:?}: not UTF-8")))
+    }
+
+    fn flag(&mut self, opt: &str) -> Result<bool> {
+        match self.pending.take() {
+            Some(v) => Err(Error::usage(format!("{opt} takes no value (got {v:?})"))),
+            None => Ok(true),
+        }
+    }
+}
+
+fn once<T>(slot: &mut Option<T>, opt: &str, value: T) -> Result<()> {
+    if slot.is_some() {
+        return Err(Error::usage(format!("{opt} is given twice; give it once")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn number(opt: &str, raw: &str) -> Result<u32> {
+    raw.parse()
+        .map_err(|_| Error::usage(format!("{opt} {raw:?}: not a whole number")))
+}
+
+/// `1048576`, `512K`, `256M`, `2G`, `1T` (powers of 1024).
+pub fn size(opt: &str, raw: &str) -> Result<u64> {
+    let (digits, shift) = match raw.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => {
+                    return Err(Error::usage(format!(
+                        "{opt} {raw:?}: unknown unit; use K, M, G or T"
+                    )))
+                }
+            };
+            (&raw[..i], shift)
+        }
+        _ => (raw, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| Error::usage(format!("{opt} {raw:?}: not a size like 256M")))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| Error::usage(format!("{opt} {raw:?}: too large")))
+}
+
+pub fn parse(args: Vec<OsString>) -> Result<Command> {
+    let mut items = args.into_iter();
+    let _program = items.next();
+    let Some(sub) = items.next() else {
+        return Err(Error::usage(
+            "no command given; try `blankroot rollback ...` or `blankroot --help`",
+        ));
+    };
+    let rest: Vec<OsString> = items.collect();
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        return Ok(Command::Help);
+    }
+    let mut w = Words {
+        items: rest.into_iter(),
+        pending: None,
+    };
+    match sub.to_str() {
+        Some("--help" | "-h" | "help") => Ok(Command::Help),
+        Some("--version" | "-V") => Ok(Command::Version),
+        Some("rollback") => parse_rollback(&mut w).map(Command::Rollback),
+        Some("status") => parse_status(&mut w).map(Command::Status),
+        _ => Err(Error::usage(format!(
+            "unknown command {sub:?}; the commands are rollback and status (see blankroot --help)"
+        ))),
+    }
+}
+
+fn parse_rollback(w: &mut Words) -> Result<RollbackArgs> {
+    let mut a = RollbackArgs::default();
+    let (mut fs, mut status_file, mut min_free, mut log_level) = (None, None, None, None);
+    while let Some(opt) = w.next_option()? {
+        match opt.as_str() {
+            "--fs" => {
+                let v = match w.string(&opt)?.as_str() {
+                    "auto" => FsChoice::Auto,
+                    "btrfs" => FsChoice::Btrfs,
+                    "zfs" => FsChoice::Zfs,
+                    other => {
+                        return Err(Error::usage(format!(
+                            "--fs {other:?}: use auto, btrfs or zfs"
+                        )))
+                    }
+                };
+                once(&mut fs, &opt, v)?
+            }
+            "--device" => once(&mut a.device, &opt, PathBuf::from(w.value(&opt)?))?,
+            "--subvolume" => once(&mut a.subvolume, &opt, w.string(&opt)?)?,
+            "--blank" => once(&mut a.blank, &opt, w.string(&opt)?)?,
+            "--empty" => a.empty = w.flag(&opt)?,
+            "--archive-dir" => once(&mut a.archive_dir, &opt, w.string(&opt)?)?,
+            "--keep" => {
+                let v = number(&opt, &w.string(&opt)?)?;
+                once(&mut a.keep, &opt, v)?
+            }
+            "--keep-days" => {
+                let v = number(&opt, &w.string(&opt)?)?;
+                once(&mut a.keep_days, &opt, v)?
+            }
+            "--protect" => a.protect.push(w.string(&opt)?),
+            "--dry-run" => a.dry_run = w.flag(&opt)?,
+            "--allow-outside-initrd" => a.allow_outside_initrd = w.flag(&opt)?,
+            "--status-file" => once(&mut status_file, &opt, PathBuf::from(w.value(&opt)?))?,
+            "--min-free-space" => {
+                let v = size(&opt, &w.string(&opt)?)?;
+                once(&mut min_free, &opt, v)?
+            }
+            "--log-level" => {
+                let v = match w.string(&opt)?.as_str() {
+                    "error" => LevelFilter::Error,
+                    "warn" | "warning" => LevelFilter::Warn,
+                    "info" => LevelFilter::Info,
+                    "debug" => LevelFilter::Debug,
+                    other => {
+                        return Err(Error::usage(format!(
+                            "--log-level {other:?}: use error, warn, info or debug"
+                        )))
+                    }
+                };
+                once(&mut log_level, &opt, v)?
+            }
+            "--dataset" => once(&mut a.dataset, &opt, w.string(&opt)?)?,
+            "--snapshot" => once(&mut a.snapshot, &opt, w.string(&opt)?)?,
+            "--import" => a.import = w.flag(&opt)?,
+            "--force-import" => a.force_import = w.flag(&opt)?,
+            "--zfs-command" => once(&mut a.zfs_command, &opt, PathBuf::from(w.value(&opt)?))?,
+            _ => {
+                return Err(Error::usage(format!(
+                    "unknown option {opt} for rollback; see blankroot --help"
+                )))
+            }
+        }
+    }
+    a.fs = fs.unwrap_or(FsChoice::Auto);
+    a.status_file = status_file.unwrap_or(a.status_file);
+    a.min_free = min_free.unwrap_or(a.min_free);
+    a.log_level = log_level.unwrap_or(a.log_level);
+    Ok(a)
+}
+
+fn parse_status(w: &mut Words) -> Result<StatusArgs> {
+    let mut a = StatusArgs {
+        status_file: PathBuf::from(status::DEFAULT_PATH),
+        json: false,
+        check: false,
+    };
+    let mut file = None;
+    while let Some(opt) = w.next_option()? {
+        match opt.as_str() {
+            "--status-file" => once(&mut file, &opt, PathBuf::from(w.value(&opt)?))?,
+            "--json" => a.json = w.flag(&opt)?,
+            "--check" => a.check = w.flag(&opt)?,
+            _ => {
+                return Err(Error::usage(format!(
+                    "unknown option {opt} for status; see blankroot --help"
+                )))
+            }
+        }
+    }
+    a.status_file = file.unwrap_or(a.status_file);
+    Ok(a)
+}
+
+/// The whole program: parse, run, exit code.
+pub fn main(args: Vec<OsString>) -> u8 {
+    let host = Host::system();
+    match parse(args) {
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            0
+        }
+        Ok(Command::Version) => {
+            println!("blankroot {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Ok(Command::Rollback(args)) => {
+            kmsg::init(args.log_level);
+            rollback::run(&args, &host)
+        }
+        Ok(Command::Status(args)) => status_command(&args, &host),
+        Err(e) => {
+            kmsg::init(LevelFilter::Info);
+            log::error!("{e}");
+            if host.in_initrd() {
+                // A broken command line at boot still leaves a record for the booted system.
+                let mut s = Status::new(status::Action::Failed);
+                s.error = Some(e.message.clone());
+                s.exit_code = e.exit_code();
+                s.boot_id = host.boot_id();
+                s.started_at = crate::time::rfc3339(crate::time::unix_now());
+                let _ = s.write(std::path::Path::new(status::DEFAULT_PATH));
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn status_command(args: &StatusArgs, host: &Host) -> u8 {
+    let record = match Status::read(&args.status_file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("blankroot: {e}");
+            return e.exit_code();
+        }
+    };
+    let boot = host.boot_id();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&record).expect("serialisable")
+        );
+    } else {
+        print!("{}", record.render(boot.as_deref()));
+    }
+    let this_boot = record.boot_id.is_some() && record.boot_id == boot;
+    if args.check && !(this_boot && record.succeeded()) {
+        eprintln!(
+            "blankroot: {}",
+            if this_boot {
+                "the rollback failed this boot: / was not reset"
+            } else {
+                "the rollback did not run this boot: / was not reset"
+            }
+        );
+        return 1;
+    }
+    0
+}

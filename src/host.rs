@@ -1,0 +1,128 @@
+//! What blankroot reads about the machine it runs on, every read relative to a root directory so
+//! the logic can be tested on fixtures.
+
+use std::fs;
+use std::path::PathBuf;
+
+/// Kernel command-line switch that turns blankroot off for one boot.
+pub const KILL_SWITCH: &str = "rd.blankroot";
+
+pub struct Host {
+    root: PathBuf,
+    cmdline: Option<String>,
+}
+
+impl Host {
+    /// The running machine. `BLANKROOT_KERNEL_CMDLINE`, when set, stands in for
+    /// `/proc/cmdline` (tests use it to try the kill switch; it can only turn blankroot off).
+    pub fn system() -> Host {
+        Host {
+            root: PathBuf::from("/"),
+            cmdline: std::env::var("BLANKROOT_KERNEL_CMDLINE").ok(),
+        }
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> Host {
+        Host {
+            root: root.into(),
+            cmdline: None,
+        }
+    }
+
+    /// systemd's initrd and NixOS's scripted stage 1 both have `/etc/initrd-release`.
+    pub fn in_initrd(&self) -> bool {
+        fs::symlink_metadata(self.root.join("etc/initrd-release")).is_ok()
+    }
+
+    pub fn cmdline(&self) -> String {
+        match &self.cmdline {
+            Some(line) => line.clone(),
+            None => fs::read_to_string(self.root.join("proc/cmdline")).unwrap_or_default(),
+        }
+    }
+
+    /// The `rd.blankroot=...` word that turns blankroot off, if the command line has one
+    /// (the last occurrence wins, as with other `rd.` switches).
+    pub fn kill_switch(&self) -> Option<String> {
+        let line = self.cmdline();
+        let last = words(&line)
+            .into_iter()
+            .filter(|w| w.split('=').next() == Some(KILL_SWITCH))
+            .last()?;
+        let value = last.split_once('=').map(|(_, v)| v.to_ascii_lowercase());
+        matches!(value.as_deref(), Some("0" | "no" | "false" | "off")).then_some(last)
+    }
+
+    pub fn boot_id(&self) -> Option<String> {
+        let id = fs::read_to_string(self.root.join("proc/sys/kernel/random/boot_id")).ok()?;
+        Some(id.trim().to_string()).filter(|s| !s.is_empty())
+    }
+}
+
+/// Splits a kernel command line into words; double quotes group (`a="b c"`).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Host) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        }
+        let host = Host::at(dir.path());
+        (dir, host)
+    }
+
+    #[test]
+    fn initrd_is_recognised_by_its_release_file() {
+        assert!(host_with(&[("etc/initrd-release", "")]).1.in_initrd());
+        assert!(!host_with(&[("etc/os-release", "")]).1.in_initrd());
+    }
+
+    #[test]
+    fn kill_switch_values() {
+        for (line, off) in [
+            ("quiet rd.blankroot=0\n", true),
+            ("rd.blankroot=no", true),
+            ("rd.blankroot=1", false),
+            ("rd.blankroot=0 rd.blankroot=1", false),
+            ("rd.blankroot=1 rd.blankroot=off", true),
+            ("rd.blankrootx=0", false),
+            ("x=\"rd.blankroot=0 y\"", false),
+            ("", false),
+        ] {
+            let (_d, host) = host_with(&[("proc/cmdline", line)]);
+            assert_eq!(host.kill_switch().is_some(), off, "{line}");
+        }
+    }
+
+    #[test]
+    fn boot_id_is_trimmed() {
+        let (_d, host) = host_with(&[("proc/sys/kernel/random/boot_id", "abc-1\n")]);
+        assert_eq!(host.boot_id().as_deref(), Some("abc-1"));
+        assert_eq!(host_with(&[]).1.boot_id(), None);
+    }
+}

@@ -1,0 +1,233 @@
+//! `blankroot rollback`: the guard rails around the engines (initrd check, kill switch, status
+//! record), and the translation of the command line into an engine's configuration.
+
+use crate::cli::{FsChoice, RollbackArgs};
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::names::Name;
+use crate::plan::{self, Archive, Source};
+use crate::probe::{self, Found};
+use crate::retention::Policy;
+use crate::status::{Action, Status};
+use crate::{btrfs, time};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What to roll back, fully validated.
+#[derive(Debug)]
+pub enum Target {
+    Btrfs {
+        device: PathBuf,
+        config: plan::Config,
+    },
+    Zfs(crate::zfs::Config),
+}
+
+/// The engine's answer, for the status record.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub action: Option<Action>,
+    pub archive: Option<String>,
+    pub pruned: Vec<String>,
+    pub destroyed_snapshots: Vec<String>,
+    pub left_alone: Vec<String>,
+    pub warnings: Vec<String>,
+    /// The plan, printed by --dry-run.
+    pub plan_text: String,
+}
+
+pub fn target(a: &RollbackArgs) -> Result<Target> {
+    match (&a.device, &a.dataset) {
+        (Some(_), Some(_)) => Err(Error::usage("give either --device (Btrfs) or --dataset (ZFS), not both")),
+        (None, None) => Err(Error::usage("--device DEV (Btrfs) or --dataset POOL/DATASET (ZFS) is required; see blankroot --help")),
+        (None, Some(_)) if a.fs == FsChoice::Btrfs => Err(Error::usage("--fs btrfs needs --device DEV, not --dataset")),
+        (None, Some(_)) => crate::zfs::config(a).map(Target::Zfs),
+        (Some(_), None) if a.fs == FsChoice::Zfs => {
+            Err(Error::usage("--fs zfs needs --dataset POOL/DATASET: a ZFS root is named by its dataset, not a device"))
+        }
+        (Some(device), None) => btrfs_config(a).map(|config| Target::Btrfs { device: device.clone(), config }),
+    }
+}
+
+fn btrfs_config(a: &RollbackArgs) -> Result<plan::Config> {
+    for (given, opt) in [
+        (a.snapshot.is_some(), "--snapshot"),
+        (a.import, "--import"),
+        (a.force_import, "--force-import"),
+        (a.zfs_command.is_some(), "--zfs-command"),
+    ] {
+        if given {
+            return Err(Error::usage(format!(
+                "{opt} is for ZFS (--dataset); with --device (Btrfs) drop it"
+            )));
+        }
+    }
+    let root = Name::parse("--subvolume", a.subvolume.as_deref().unwrap_or("root"))?;
+    let source = match (&a.blank, a.empty) {
+        (Some(_), true) => return Err(Error::usage("--blank and --empty exclude each other: recreate the root from the blank or empty, not both")),
+        (_, true) => Source::Empty,
+        (blank, false) => Source::Blank(Name::parse("--blank", blank.as_deref().unwrap_or("root-blank"))?),
+    };
+    let archive = archive_policy(a)?
+        .map(|(dir, policy)| {
+            Ok::<_, Error>(Archive {
+                dir: Name::parse("--archive-dir", &dir)?,
+                policy,
+            })
+        })
+        .transpose()?;
+    let protect = a
+        .protect
+        .iter()
+        .map(|p| Name::parse("--protect", p))
+        .collect::<Result<Vec<_>>>()?;
+    let config = plan::Config {
+        root,
+        source,
+        archive,
+        protect,
+        min_free: a.min_free,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// `--archive-dir` with its retention options, shared by both engines.
+pub fn archive_policy(a: &RollbackArgs) -> Result<Option<(String, Policy)>> {
+    let policy = Policy {
+        keep: a.keep,
+        keep_days: a.keep_days,
+    };
+    match &a.archive_dir {
+        None if a.keep.is_some() || a.keep_days.is_some() => {
+            Err(Error::usage("--keep and --keep-days apply to archives: give --archive-dir too"))
+        }
+        None => Ok(None),
+        Some(_) if a.keep == Some(0) => Err(Error::usage(
+            "--keep 0 would prune the archive just made; use --keep 1 or more, or drop --archive-dir to delete the root instead",
+        )),
+        Some(dir) => Ok(Some((dir.clone(), policy))),
+    }
+}
+
+/// Runs `rollback` and returns the exit code.
+pub fn run(args: &RollbackArgs, host: &Host) -> u8 {
+    let clock = Instant::now();
+    let started = time::unix_now();
+    let target = target(args);
+    let allowed = args.allow_outside_initrd || host.in_initrd();
+    if !allowed {
+        // Not at boot: no status record, so the booted system's record stays as it was.
+        let err = target.err().unwrap_or_else(|| {
+            Error::usage(
+                "not running in an initrd (/etc/initrd-release is missing): refusing to replace the root of a running system; pass --allow-outside-initrd only on a disk that is not in use",
+            )
+        });
+        log::error!("{err}");
+        return err.exit_code();
+    }
+
+    let mut status = Status::new(Action::Failed);
+    status.started_at = time::rfc3339(started);
+    status.boot_id = host.boot_id();
+    let outcome = target.and_then(|t| {
+        describe(&t, &mut status);
+        match host.kill_switch() {
+            Some(word) => {
+                log::warn!("{word} on the kernel command line: blankroot is off for this boot, the root is left as it was");
+                Ok(Report { action: Some(Action::Skipped), ..Report::default() })
+            }
+            None => engine(&t, args.dry_run, started),
+        }
+    });
+
+    let code = match outcome {
+        Ok(report) => {
+            if args.dry_run {
+                println!("blankroot dry run: nothing was changed; the plan:");
+                print!("{}", report.plan_text);
+                return 0;
+            }
+            status.action = report.action.unwrap_or(Action::RolledBack);
+            status.archive = report.archive;
+            status.pruned = report.pruned;
+            status.destroyed_snapshots = report.destroyed_snapshots;
+            status.left_alone = report.left_alone;
+            status.warnings = report.warnings;
+            if status.action != Action::Skipped {
+                log::info!(
+                    "done: {} in {} ms",
+                    status.target.as_deref().unwrap_or("root"),
+                    clock.elapsed().as_millis()
+                );
+            }
+            0
+        }
+        Err(e) => {
+            log::error!("{e}");
+            status.error = Some(e.message.clone());
+            status.exit_code = e.exit_code();
+            e.exit_code()
+        }
+    };
+    if args.dry_run {
+        return code;
+    }
+    status.duration_ms = clock.elapsed().as_millis() as u64;
+    if let Err(e) = status.write(&args.status_file) {
+        log::error!("{e}");
+    }
+    code
+}
+
+fn describe(t: &Target, status: &mut Status) {
+    match t {
+        Target::Btrfs { device, config } => {
+            status.filesystem = Some("btrfs".into());
+            status.device = Some(device.display().to_string());
+            status.target = Some(config.root.to_string());
+            status.source = Some(match &config.source {
+                Source::Blank(b) => b.to_string(),
+                Source::Empty => "empty".into(),
+            });
+        }
+        Target::Zfs(config) => crate::zfs::describe(config, status),
+    }
+}
+
+fn engine(t: &Target, dry_run: bool, now: i64) -> Result<Report> {
+    match t {
+        Target::Btrfs { device, config } => {
+            match probe::probe(device)? {
+                Found::Btrfs => {}
+                Found::ZfsMember => {
+                    return Err(Error::usage(format!(
+                        "{} is a member of a ZFS pool, not btrfs: nothing was changed; name the root dataset with --dataset POOL/DATASET instead of --device",
+                        device.display()
+                    )))
+                }
+                Found::Other(what) => {
+                    return Err(Error::runtime(format!(
+                        "{} holds {what}, not btrfs: nothing was changed; check --device",
+                        device.display()
+                    )))
+                }
+            }
+            let plan = btrfs::rollback(device, config, dry_run, now)?;
+            Ok(Report {
+                action: Some(if plan.archive.is_some() {
+                    Action::Archived
+                } else {
+                    Action::RolledBack
+                }),
+                archive: plan.archive.as_ref().map(|a| a.to_string()),
+                pruned: plan.pruned.iter().map(|p| p.to_string()).collect(),
+                destroyed_snapshots: Vec::new(),
+                left_alone: plan.left_alone.clone(),
+                warnings: plan.warnings.clone(),
+                plan_text: plan.to_string(),
+            })
+        }
+        Target::Zfs(config) => crate::zfs::rollback(config, dry_run, now),
+    }
+}
