@@ -28,9 +28,10 @@ an empty subvolume (--empty). The old root and every subvolume nested in it are 
 --archive-dir moved to DIR/<UTC time> and old archives pruned (--keep N newest, counting the new
 one; --keep-days D by the time in their names). Names are relative to the top level. Everything
 is checked before the first change; --protect NAME refuses to run if NAME is inside the root.
-Below --min-free-space (default 256M) of free data or metadata space the root is deleted instead
-of archived, with a warning. Runs only in an initrd (/etc/initrd-release) unless
---allow-outside-initrd; `rd.blankroot=0` on the kernel command line skips it.
+Below --min-free-space (default 256M, or 5% of a smaller filesystem) of free data or metadata
+space the root is deleted instead of archived, with a warning. Runs only in an initrd
+(/etc/initrd-release) unless --allow-outside-initrd; `rd.blankroot=0` on the kernel command
+line skips it.
 
 status: prints the record of the last run (--json: as written). --check exits 1 unless that
 record is from this boot and the run did not fail.
@@ -59,7 +60,7 @@ pub struct RollbackArgs {
     pub dry_run: bool,
     pub allow_outside_initrd: bool,
     pub status_file: PathBuf,
-    pub min_free: u64,
+    pub min_free: Option<u64>,
     pub log_level: LevelFilter,
     pub dataset: Option<String>,
     pub snapshot: Option<String>,
@@ -83,7 +84,7 @@ impl Default for RollbackArgs {
             dry_run: false,
             allow_outside_initrd: false,
             status_file: PathBuf::from(status::DEFAULT_PATH),
-            min_free: 256 << 20,
+            min_free: None,
             log_level: LevelFilter::Info,
             dataset: None,
             snapshot: None,
@@ -102,6 +103,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // built once per run
 pub enum Command {
     Rollback(RollbackArgs),
     Status(StatusArgs),
@@ -296,7 +298,7 @@ fn parse_rollback(w: &mut Words) -> Result<RollbackArgs> {
     }
     a.fs = fs.unwrap_or(FsChoice::Auto);
     a.status_file = status_file.unwrap_or(a.status_file);
-    a.min_free = min_free.unwrap_or(a.min_free);
+    a.min_free = min_free;
     a.log_level = log_level.unwrap_or(a.log_level);
     Ok(a)
 }

@@ -47,8 +47,7 @@ impl Host {
         let line = self.cmdline();
         let last = words(&line)
             .into_iter()
-            .filter(|w| w.split('=').next() == Some(KILL_SWITCH))
-            .last()?;
+            .rfind(|w| w.split('=').next() == Some(KILL_SWITCH))?;
         let value = last.split_once('=').map(|(_, v)| v.to_ascii_lowercase());
         matches!(value.as_deref(), Some("0" | "no" | "false" | "off")).then_some(last)
     }

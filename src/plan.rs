@@ -43,8 +43,14 @@ pub struct Config {
     pub source: Source,
     pub archive: Option<Archive>,
     pub protect: Vec<Name>,
-    /// Below this much free data or metadata space, archive mode deletes instead.
-    pub min_free: u64,
+    /// Below this much free data or metadata space, archive mode deletes instead
+    /// (default: [`default_min_free`]).
+    pub min_free: Option<u64>,
+}
+
+/// 256 MiB, or 5% of a smaller filesystem (VM images): "the disk is full" in either case.
+pub fn default_min_free(total: u64) -> u64 {
+    (256u64 << 20).min(total / 20)
 }
 
 impl Config {
@@ -495,11 +501,14 @@ fn plan_archive(
         )));
     }
 
-    let low = f.space.data < cfg.min_free || f.space.metadata < cfg.min_free;
+    let min_free = cfg
+        .min_free
+        .unwrap_or_else(|| default_min_free(f.space.total));
+    let low = f.space.data < min_free || f.space.metadata < min_free;
     if low {
         p.warnings.push(format!(
-            "ONLY {} MiB FREE FOR DATA AND {} MiB FOR METADATA (under --min-free-space {} MiB): DELETING THE ROOT INSTEAD OF ARCHIVING IT THIS BOOT; prune {dir} or lower --keep",
-            f.space.data >> 20, f.space.metadata >> 20, cfg.min_free >> 20
+            "ONLY {} MiB FREE FOR DATA AND {} MiB FOR METADATA (under the {} MiB minimum): DELETING THE ROOT INSTEAD OF ARCHIVING IT THIS BOOT; free space, prune {dir} or lower --keep",
+            f.space.data >> 20, f.space.metadata >> 20, min_free >> 20
         ));
     }
 
@@ -564,5 +573,5 @@ fn plan_archive(
         return Ok(None);
     }
     let taken = |n: &str| f.archives.iter().any(|e| e.name.as_os_str() == n);
-    Ok(Some(dir.child(&retention::new_name(f.now, taken))))
+    Ok(Some(dir.child(retention::new_name(f.now, taken))))
 }

@@ -366,6 +366,8 @@ pub struct Space {
     pub data: u64,
     /// Bytes that new metadata (snapshots, deletions, directory entries) can still use.
     pub metadata: u64,
+    /// Size of all devices together.
+    pub total: u64,
 }
 
 /// Free space for data and metadata, counting unallocated device space at each profile's cost.
@@ -379,12 +381,15 @@ pub fn free_space(fd: impl AsFd) -> Result<Space> {
 
     let mut fs = zeroed::<FsInfoArgs>();
     update::<IOC_FS_INFO, _>(fd, &mut *fs)?;
-    let mut unallocated = 0u64;
+    let (mut unallocated, mut total) = (0u64, 0u64);
     for devid in 1..=fs.max_id {
         let mut d = zeroed::<DevInfoArgs>();
         d.devid = devid;
         match update::<IOC_DEV_INFO, _>(fd, &mut *d) {
-            Ok(()) => unallocated += d.total_bytes.saturating_sub(d.bytes_used),
+            Ok(()) => {
+                unallocated += d.total_bytes.saturating_sub(d.bytes_used);
+                total += d.total_bytes;
+            }
             Err(Errno::NODEV) => continue,
             Err(e) => return Err(e),
         }
@@ -420,5 +425,6 @@ pub fn free_space(fd: impl AsFd) -> Result<Space> {
     Ok(Space {
         data: avail(BG_DATA),
         metadata: avail(BG_METADATA).saturating_sub(reserve),
+        total,
     })
 }

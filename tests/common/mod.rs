@@ -63,6 +63,8 @@ impl Image {
         }
         let dev =
             PathBuf::from(sh("losetup", &["--find", "--show", file.to_str().unwrap()]).trim());
+        // Stands in for /dev/kmsg, which blankroot appends to but never creates.
+        fs::write(dir.path().join("kmsg"), "").unwrap();
         Image { dir, file, dev }
     }
 
@@ -376,7 +378,9 @@ pub fn seed_layout(img: &Image, nested: bool) {
 }
 
 /// Ids and contents of the subvolumes that must survive every rollback of [`seed_layout`].
-pub fn persistent_state(m: &Mount) -> BTreeMap<String, (u64, BTreeMap<String, String>)> {
+pub type State = BTreeMap<String, (u64, BTreeMap<String, String>)>;
+
+pub fn persistent_state(m: &Mount) -> State {
     ["home", "nix", "persist", "log", "root-blank"]
         .iter()
         .map(|s| (s.to_string(), (m.id(s), m.tree(s))))
