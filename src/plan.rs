@@ -11,7 +11,8 @@
 //! 4. archive mode: move the root into the archive directory; delete mode: delete the root's
 //!    nested subvolumes, deepest first, then the root;
 //! 5. rename the staging subvolume to the root's name;
-//! 6. commit the transaction.
+//! 6. commit the transaction, by unmounting: a sync before the unmount would wake the cleaner
+//!    thread and make the unmount wait for it.
 //!
 //! A rerun after a crash sees a root that is whole, partly deleted or absent (recreated from the
 //! blank), and a staging copy it can prove to be its own (a writable snapshot of the blank holding
@@ -227,7 +228,9 @@ pub enum Step {
         id: Option<u64>,
         to: Name,
     },
-    Sync,
+    /// Commit the transaction: unmounting the top level syncs it, without waiting for the
+    /// cleaner thread that frees the old root's blocks (it goes on after `sysroot.mount`).
+    Commit,
 }
 
 impl fmt::Display for Step {
@@ -253,7 +256,10 @@ impl fmt::Display for Step {
                 to,
             } => write!(f, "rename {from} (id {id}) to {to}"),
             Step::Rename { from, id: None, to } => write!(f, "rename {from} to {to}"),
-            Step::Sync => write!(f, "commit the transaction (sync)"),
+            Step::Commit => write!(
+                f,
+                "commit the transaction (unmount the top level, which syncs it)"
+            ),
         }
     }
 }
@@ -424,7 +430,7 @@ pub fn plan(cfg: &Config, f: &Facts) -> Result<Plan> {
         id: None,
         to: root.clone(),
     });
-    p.steps.push(Step::Sync);
+    p.steps.push(Step::Commit);
     Ok(p)
 }
 

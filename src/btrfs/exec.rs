@@ -11,12 +11,18 @@ use rustix::fs::{mkdirat, renameat_with, Mode, RenameFlags};
 use rustix::io::Errno;
 use std::path::Path;
 
-pub fn execute(top: &TopMount, plan: &Plan) -> Result<()> {
+/// Runs the plan; its last step, [`Step::Commit`], unmounts `top`.
+pub fn execute(top: TopMount, plan: &Plan) -> Result<()> {
     let total = plan.steps.len();
+    let mut top = Some(top);
     for (i, step) in plan.steps.iter().enumerate() {
         failpoint::hit(&format!("step-{}", i + 1));
         log::info!("step {}/{total}: {step}", i + 1);
-        run(top.fd(), step).map_err(|e| {
+        let done = match step {
+            Step::Commit => top.take().expect("one commit, last").commit(),
+            _ => run(top.as_ref().expect("mounted until the commit").fd(), step),
+        };
+        done.map_err(|e| {
             Error::runtime(format!(
                 "step {}/{total} ({step}) failed: {e}; steps before it are done and the next run finishes the job",
                 i + 1
@@ -75,7 +81,7 @@ fn run(top: BorrowedFd<'_>, step: &Step) -> Result<()> {
             )
             .map_err(|e| sys("renaming", e))
         }
-        Step::Sync => ioctl::sync(top).map_err(|e| sys("syncing", e)),
+        Step::Commit => unreachable!("execute commits by unmounting"),
     }
 }
 

@@ -26,9 +26,10 @@ pub fn rollback(device: &Path, cfg: &Config, dry_run: bool, now: i64) -> Result<
     for warning in &plan.warnings {
         log::warn!("{warning}");
     }
-    if !dry_run {
-        exec::execute(&top, &plan)?;
+    if dry_run {
+        top.unmount()?;
+    } else {
+        exec::execute(top, &plan)?;
     }
-    top.unmount()?;
     Ok(plan)
 }

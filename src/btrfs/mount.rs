@@ -107,6 +107,38 @@ impl TopMount {
             .collect()
     }
 
+    /// Commits the transaction and unmounts. When this is the filesystem's only mount, the
+    /// unmount itself commits (and the cleaner thread is not woken first, so nothing waits for
+    /// it); when other mounts keep the filesystem alive, an explicit sync commits first.
+    pub fn commit(mut self) -> Result<()> {
+        let sync = |fd: BorrowedFd<'_>| {
+            ioctl::sync(fd).map_err(|e| Error::io("syncing the filesystem", e))
+        };
+        if !self.other_mounts().is_empty() {
+            sync(self.fd())?;
+        }
+        self.fd = None;
+        if let Err(e) = unmount(&self.dir, UnmountFlags::empty()) {
+            // Still mounted: commit explicitly, then detach.
+            let fd = open(
+                &self.dir,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::io(format!("opening {}", self.dir.display()), e))?;
+            sync(fd.as_fd())?;
+            drop(fd);
+            log::warn!(
+                "unmounting {}: {e}; synced and detached it instead",
+                self.dir.display()
+            );
+            let _ = unmount(&self.dir, UnmountFlags::DETACH);
+        }
+        let _ = fs::remove_dir(&self.dir);
+        self.dir = PathBuf::new();
+        Ok(())
+    }
+
     /// Unmounts, reporting failure (the Drop fallback detaches quietly).
     pub fn unmount(mut self) -> Result<()> {
         self.fd = None;

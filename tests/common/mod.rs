@@ -39,6 +39,9 @@ pub struct Image {
     pub dir: tempfile::TempDir,
     pub file: PathBuf,
     pub dev: PathBuf,
+    /// An open descriptor keeps the loop device bound to our file even if another process
+    /// detaches it by mistake (the kernel then only marks it for clearing on last close).
+    _hold: fs::File,
 }
 
 impl Image {
@@ -65,7 +68,13 @@ impl Image {
             PathBuf::from(sh("losetup", &["--find", "--show", file.to_str().unwrap()]).trim());
         // Stands in for /dev/kmsg, which blankroot appends to but never creates.
         fs::write(dir.path().join("kmsg"), "").unwrap();
-        Image { dir, file, dev }
+        let _hold = fs::File::open(&dev).unwrap();
+        Image {
+            dir,
+            file,
+            dev,
+            _hold,
+        }
     }
 
     pub fn status_file(&self) -> PathBuf {
@@ -342,7 +351,22 @@ fn walk(base: &Path, rel: &Path, out: &mut BTreeMap<String, String>) {
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        // Something scanning the machine may hold the mount busy for a moment: retry, then
+        // detach lazily rather than leak a mount and its loop device.
+        for _ in 0..20 {
+            if Command::new("umount")
+                .arg(self.dir.path())
+                .status()
+                .is_ok_and(|s| s.success())
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
