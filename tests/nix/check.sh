@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# The Nix checks that run without nixpkgs (CI here): parse every .nix file, evaluate the NixOS
+# module against nixpkgs' lib, compare the golden unit, and feed the generated command lines to
+# the real binary on loop devices.
+#
+# Environment:
+#   NIXPKGS_LIB            checkout of nix-community/nixpkgs.lib (or any nixpkgs); without it the
+#                          evaluation and the loop-device checks are SKIPPED (said so loudly).
+#   BLANKROOT_BIN          the blankroot binary (default: cargo build, CARGO_TARGET_DIR honoured).
+#   BLANKROOT_REQUIRE_NIXPKGS_LIB=1  a missing NIXPKGS_LIB is a failure, not a skip.
+#   BLANKROOT_REQUIRE_ROOT=1  the loop-device check must run: not being root is a failure.
+#   BLANKROOT_UPDATE_GOLDEN=1 rewrite vm-tests/golden/btrfs-luks.unit instead of comparing.
+set -euo pipefail
+# Evaluation only: `--store dummy://` needs no store and no daemon, so any user can run it.
+
+cd "$(dirname "$0")/../.."
+failures=0
+pass() { echo "PASS: $*"; }
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+skip() { echo "SKIPPED: $*"; }
+
+# 1. Every .nix file parses.
+count=0
+while IFS= read -r -d '' f; do
+  count=$((count + 1))
+  if ! out=$(nix-instantiate --store dummy:// --parse "$f" 2>&1 >/dev/null); then
+    fail "nix-instantiate --parse $f: $out"
+  fi
+done < <(find . \( -path ./.git -o -path ./target -o -name node_modules \) -prune -o -name '*.nix' -type f -print0)
+pass "parsed $count .nix files"
+
+# 2. Module evaluation.
+lib_expr=""
+if [ -n "${NIXPKGS_LIB:-}" ]; then
+  for cand in "$NIXPKGS_LIB/lib/default.nix" "$NIXPKGS_LIB/default.nix"; do
+    if [ -f "$cand" ] && grep -q evalModules "$cand" 2>/dev/null; then
+      lib_expr="import $(realpath "$cand")"
+      break
+    fi
+  done
+  [ -n "$lib_expr" ] || fail "NIXPKGS_LIB=$NIXPKGS_LIB holds no lib/default.nix with evalModules"
+fi
+
+tmp=$(mktemp -d)
+cleanup() {
+  for m in "$tmp"/mnt*; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+  if [ -f "$tmp/loops" ]; then
+    while read -r l; do losetup -d "$l" 2>/dev/null || true; done <"$tmp/loops"
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if [ -z "$lib_expr" ] && [ "${BLANKROOT_REQUIRE_NIXPKGS_LIB:-}" = 1 ]; then
+  fail "NIXPKGS_LIB is not set (or not a nixpkgs lib) and BLANKROOT_REQUIRE_NIXPKGS_LIB=1"
+elif [ -z "$lib_expr" ]; then
+  skip "module evaluation, golden unit and loop-device checks: set NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib"
+else
+  for tool in jq python3; do
+    command -v "$tool" >/dev/null || fail "tests/nix/check.sh needs $tool (apt-get install $tool)"
+  done
+  if [ "$failures" -ne 0 ]; then
+    :
+  elif ! nix-instantiate --store dummy:// --eval --strict --json tests/nix/eval.nix --arg lib "$lib_expr" >"$tmp/eval.json" 2>"$tmp/eval.err"; then
+    fail "evaluating tests/nix/eval.nix: $(cat "$tmp/eval.err")"
+  else
+    n=$(jq '.failures | length' "$tmp/eval.json")
+    if [ "$n" -eq 0 ]; then
+      pass "module evaluation: every expectation holds"
+    else
+      jq -r '.failures[]' "$tmp/eval.json" | while IFS= read -r line; do echo "FAIL: $line" >&2; done
+      failures=$((failures + n))
+    fi
+
+    golden=vm-tests/golden/btrfs-luks.unit
+    jq -jr .golden "$tmp/eval.json" >"$tmp/golden"
+    if [ "${BLANKROOT_UPDATE_GOLDEN:-}" = 1 ]; then
+      cp "$tmp/golden" "$golden"
+      pass "rewrote $golden"
+    elif diff -u "$golden" "$tmp/golden"; then
+      pass "$golden matches the module"
+    else
+      fail "$golden differs from what the module generates (BLANKROOT_UPDATE_GOLDEN=1 to accept)"
+    fi
+
+    # The stand-in escaping agrees with systemd-escape where that exists.
+    if command -v systemd-escape >/dev/null; then
+      want=$(systemd-escape --path /dev/disk/by-uuid/b79d3c8b-d511-4d66-a5e0-641a75440ada /sysroot/var/log / | tr " " "\n")
+      got=$(jq -r '.escapes[]' "$tmp/eval.json")
+      if [ "$want" = "$got" ]; then pass "escapeSystemdPath stand-in agrees with systemd-escape"; else fail "escape: $got vs $want"; fi
+    else
+      skip "systemd-escape comparison (no systemd-escape)"
+    fi
+
+    # The stage-1 fragments are valid shell; the pre-switch fragment passes shellcheck, as
+    # writeShellApplication demands.
+    for s in postResume postResumeZfs; do
+      jq -r ".scripts.$s" "$tmp/eval.json" >"$tmp/$s.sh"
+      if sh -n "$tmp/$s.sh"; then pass "postResumeCommands ($s) parse with sh -n"; else fail "sh -n $s"; fi
+    done
+    { echo '#!/usr/bin/env bash'; echo 'set -o errexit -o nounset -o pipefail'; jq -r .scripts.preSwitch "$tmp/eval.json"; } >"$tmp/pre.sh"
+    if command -v shellcheck >/dev/null; then
+      if shellcheck "$tmp/pre.sh"; then pass "preSwitchChecks fragment passes shellcheck"; else fail "shellcheck on the preSwitchChecks fragment"; fi
+    else
+      skip "shellcheck of the preSwitchChecks fragment (no shellcheck)"
+    fi
+
+    # The VM tests' scripts: valid Python that passes pyflakes the way the nixpkgs test driver
+    # lints them (node names and driver functions as builtins).
+    if nix-instantiate --store dummy:// --eval --strict --json tests/nix/vm-scripts.nix --arg lib "$lib_expr" >"$tmp/vm.json" 2>"$tmp/vm.err"; then
+      for t in $(jq -r 'keys[]' "$tmp/vm.json"); do
+        jq -r --arg t "$t" '.[$t]' "$tmp/vm.json" >"$tmp/vm-$t.py"
+        if ! python3 -c 'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")' "$tmp/vm-$t.py"; then
+          fail "vm-tests/$t.nix: the testScript is not valid Python"
+        elif python3 -m pyflakes --version >/dev/null 2>&1; then
+          if PYFLAKES_BUILTINS=machine,start_all,subtest,machines,driver,log,retry,join_all,polling_condition,serial_stdout_on,serial_stdout_off,Machine \
+            python3 -m pyflakes "$tmp/vm-$t.py"; then
+            pass "vm-tests/$t.nix: testScript compiles and passes pyflakes"
+          else
+            fail "vm-tests/$t.nix: pyflakes"
+          fi
+        else
+          pass "vm-tests/$t.nix: testScript compiles (pyflakes not installed: not linted)"
+        fi
+      done
+    else
+      fail "evaluating tests/nix/vm-scripts.nix: $(cat "$tmp/vm.err")"
+    fi
+
+    # 3. The generated command lines are accepted by the real binary (root only).
+    if [ "$(id -u)" -ne 0 ]; then
+      if [ "${BLANKROOT_REQUIRE_ROOT:-}" = 1 ]; then
+        fail "the loop-device check needs root and BLANKROOT_REQUIRE_ROOT=1"
+      else
+        skip "loop-device check of the generated arguments: not root (BLANKROOT_REQUIRE_ROOT=1 makes this a failure)"
+      fi
+    else
+      bin=${BLANKROOT_BIN:-}
+      if [ -z "$bin" ]; then
+        cargo build --quiet
+        bin="${CARGO_TARGET_DIR:-target}/debug/blankroot"
+      fi
+      for c in $(jq -r '.rootCases | keys[]' "$tmp/eval.json"); do
+        rc=0
+        python3 tests/nix/loop_case.py "$bin" "$tmp" "$c" <"$tmp/eval.json" || rc=$?
+        case $rc in
+          0) pass "blankroot rollback --dry-run accepts the generated $c arguments" ;;
+          77) skip "the $c arguments: no zfs-fuse here (apt-get install zfs-fuse)" ;;
+          *) fail "the generated $c arguments (exit $rc)" ;;
+        esac
+      done
+    fi
+  fi
+fi
+
+if [ "$failures" -ne 0 ]; then
+  echo "tests/nix/check.sh: $failures failure(s)" >&2
+  exit 1
+fi
+echo "tests/nix/check.sh: all checks passed (see SKIPPED lines for what did not run)"

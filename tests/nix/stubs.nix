@@ -1,0 +1,144 @@
+# Loose stand-ins for the NixOS options the blankroot module reads and writes, so the module can be
+# evaluated with nothing but nixpkgs' lib (lib.evalModules). Only the shapes matter; the unit
+# submodule deliberately has no `script` or `path`, so the module setting either fails here.
+{
+  withPreSwitchChecks ? true,
+  withImpermanence ? false,
+  withZfsOptions ? false,
+}:
+{ lib, config, ... }:
+let
+  inherit (lib) mkOption types;
+  list = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+  };
+  unit = types.submodule {
+    options = {
+      description = mkOption {
+        type = types.str;
+        default = "";
+      };
+      after = list;
+      before = list;
+      requires = list;
+      wants = list;
+      conflicts = list;
+      wantedBy = list;
+      requiredBy = list;
+      unitConfig = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
+      serviceConfig = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
+    };
+  };
+  fileSystem =
+    { name, config, ... }:
+    {
+      options = {
+        enable = mkOption {
+          type = types.bool;
+          default = true;
+        };
+        mountPoint = mkOption {
+          type = types.str;
+          default = name;
+        };
+        device = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+        };
+        label = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+        };
+        fsType = mkOption {
+          type = types.str;
+          default = "auto";
+        };
+        options = mkOption {
+          type = types.listOf types.str;
+          default = [ "defaults" ];
+        };
+        neededForBoot = mkOption {
+          type = types.bool;
+          default = false;
+        };
+      };
+      config.device = lib.mkIf (config.label != null) (lib.mkDefault "/dev/disk/by-label/${config.label}");
+    };
+  lines = mkOption {
+    type = types.lines;
+    default = "";
+  };
+in
+{
+  imports =
+    lib.optional withPreSwitchChecks {
+      options.system.preSwitchChecks = mkOption {
+        type = types.attrsOf types.str;
+        default = { };
+      };
+    }
+    ++ lib.optional withImpermanence {
+      options.environment.persistence = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
+    }
+    ++ lib.optional withZfsOptions {
+      options.boot.zfs.forceImportRoot = mkOption {
+        type = types.bool;
+        default = true;
+      };
+      options.boot.zfs.allowHibernation = mkOption {
+        type = types.bool;
+        default = false;
+      };
+    };
+
+  options = {
+      assertions = mkOption {
+        type = types.listOf types.unspecified;
+        default = [ ];
+      };
+      warnings = list;
+      fileSystems = mkOption {
+        type = types.attrsOf (types.submodule fileSystem);
+        default = { };
+        apply = lib.filterAttrs (_: fs: fs.enable);
+      };
+      boot.initrd.luks.devices = mkOption {
+        type = types.attrsOf (types.submodule { options.device = mkOption { type = types.str; }; });
+        default = { };
+      };
+      boot.initrd.systemd.enable = mkOption {
+        type = types.bool;
+        default = true;
+      };
+      boot.initrd.systemd.services = mkOption {
+        type = types.attrsOf unit;
+        default = { };
+      };
+      boot.initrd.systemd.storePaths = list;
+      boot.initrd.extraUtilsCommands = lines;
+      boot.initrd.extraUtilsCommandsTest = lines;
+      boot.initrd.postResumeCommands = lines;
+      environment.systemPackages = mkOption {
+        type = types.listOf types.unspecified;
+        default = [ ];
+      };
+      environment.etc = mkOption {
+        type = types.attrsOf (types.submodule { options.text = mkOption { type = types.str; }; });
+        default = { };
+      };
+      systemd.services = mkOption {
+        type = types.attrsOf unit;
+        default = { };
+      };
+    };
+}

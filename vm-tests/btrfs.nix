@@ -1,0 +1,43 @@
+# Btrfs root (seed 002's layout without LUKS), systemd stage 1, everything derived from
+# fileSystems."/": the root is put back to root-blank at every boot; /persist stays.
+{ lib, helpers, ... }:
+{
+  name = "blankroot-btrfs";
+
+  nodes.machine = {
+    specialisation.btrfs.configuration = {
+      virtualisation.fileSystems."/" = lib.mkForce {
+        device = "/dev/disk/by-label/blankroot";
+        fsType = "btrfs";
+        options = [ "subvol=root" ];
+      };
+      virtualisation.fileSystems."/persist" = {
+        device = "/dev/disk/by-label/blankroot";
+        fsType = "btrfs";
+        options = [ "subvol=persist" ];
+        neededForBoot = true;
+      };
+      boot.blankroot.enable = true;
+    };
+  };
+
+  testScript = helpers + ''
+    machine.start()
+    machine.wait_for_unit("multi-user.target")
+    make_btrfs("/dev/vdb")
+    boot_into("btrfs")
+
+    assert "/dev/vdb on / type btrfs" in machine.succeed("mount"), machine.succeed("mount")
+    assert "(initrd)" in machine.succeed("systemd-analyze")
+    assert_status("rolled-back")
+    assert_order([])
+
+    for boot in ["one", "two"]:
+        plant(boot)
+        reboot()
+        assert_wiped(boot)
+        assert_status("rolled-back")
+        assert_order([])
+    machine.succeed("grep -qx one /persist/kept")
+  '';
+}

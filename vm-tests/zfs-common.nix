@@ -1,0 +1,38 @@
+# What the ZFS scenarios share: ZFS in the base system (to create the pool), the seed 000 datasets,
+# and the specialisation's filesystems. `zpool` commands run in the test script.
+{ lib, ... }:
+{
+  base = {
+    boot.supportedFilesystems = [ "zfs" ];
+    networking.hostId = "deadbeef";
+    # /dev/disk/by-id is not populated for virtio disks without a serial (nixpkgs' zfs test does the same).
+    boot.zfs.devNodes = "/dev/disk/by-uuid";
+    boot.zfs.forceImportRoot = false;
+  };
+
+  fileSystems = {
+    virtualisation.fileSystems."/" = lib.mkForce {
+      device = "rpool/local/root";
+      fsType = "zfs";
+    };
+    virtualisation.fileSystems."/persist" = {
+      device = "rpool/safe/persist";
+      fsType = "zfs";
+      neededForBoot = true;
+    };
+    boot.blankroot.enable = true;
+  };
+
+  # Seed 000's datasets on `vdev`; the pool is exported so the next boot imports it cleanly.
+  script = ''
+    def make_pool(vdev):
+        machine.succeed(
+            f"zpool create -f -O mountpoint=none -O canmount=off -O acltype=posixacl -O xattr=sa rpool {vdev}",
+            "zfs create -p -o canmount=noauto -o mountpoint=legacy rpool/local/root",
+            "zfs snapshot rpool/local/root@blank",
+            "zfs create -p -o mountpoint=legacy rpool/safe/persist",
+            "mkdir -p /mnt/p && mount -t zfs rpool/safe/persist /mnt/p && touch /mnt/p/kept && umount /mnt/p",
+            "zpool export rpool",
+        )
+  '';
+}
