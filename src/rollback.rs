@@ -130,16 +130,24 @@ pub fn run(args: &RollbackArgs, host: &Host) -> u8 {
     let mut status = Status::new(Action::Failed);
     status.started_at = time::rfc3339(started);
     status.boot_id = host.boot_id();
-    let outcome = target.and_then(|t| {
-        describe(&t, &mut status);
-        match host.kill_switch() {
-            Some(word) => {
-                log::warn!("{word} on the kernel command line: blankroot is off for this boot, the root is left as it was");
-                Ok(Report { action: Some(Action::Skipped), ..Report::default() })
+    // The kill switch wins over everything, even a broken configuration: it is how a user
+    // boots past one.
+    let outcome = match host.kill_switch() {
+        Some(word) => {
+            if let Ok(t) = &target {
+                describe(t, &mut status);
             }
-            None => engine(&t, args.dry_run, started),
+            log::warn!("{word} on the kernel command line: blankroot is off for this boot, the root is left as it was");
+            Ok(Report {
+                action: Some(Action::Skipped),
+                ..Report::default()
+            })
         }
-    });
+        None => target.and_then(|t| {
+            describe(&t, &mut status);
+            engine(&t, args.dry_run, started)
+        }),
+    };
 
     let code = match outcome {
         Ok(report) => {

@@ -206,6 +206,17 @@ fn kill_switch_skips_and_records_it() {
     );
     assert_eq!(m.id("root"), old_root);
     assert_eq!(img.status()["action"], "skipped");
+    drop(m);
+
+    // It also wins over a broken configuration: that is how a user boots past one.
+    let out = img
+        .blankroot(&["--blank", "no-such-blank", "--subvolume", "/abs"])
+        .env("BLANKROOT_KERNEL_CMDLINE", "rd.blankroot=0")
+        .output()
+        .unwrap();
+    Run::of(out).ok();
+    assert_eq!(img.status()["action"], "skipped");
+    assert!(img.mount().exists("root/etc/canary"));
 }
 
 #[test]
