@@ -1,5 +1,7 @@
 //! The command line: parsing (syntax only; meaning is checked by the commands) and dispatch.
 
+pub use crate::check::CheckArgs;
+pub use crate::diff::DiffArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::status::{self, Status};
@@ -20,6 +22,10 @@ Usage:
                      [--archive-dir POOL/PATH [--keep N] [--keep-days D]] [--zfs-command PATH]
                      [--dry-run] [--allow-outside-initrd] [--status-file PATH]
   blankroot status [--status-file PATH] [--json] [--check]
+  blankroot diff [--device DEV [--subvolume NAME] [--blank NAME] | --dataset POOL/DATASET
+                 [--snapshot NAME] | --root PATH] [--persisted PATH]... [--persisted-from FILE]
+                 [--config FILE] [--json] [--include-nix-managed]
+  blankroot check [the rollback options] [--config FILE]
   blankroot --help | --version
 
 rollback (Btrfs): mounts the top level of DEV (subvolid=5) and replaces the subvolume NAME
@@ -35,6 +41,18 @@ line skips it.
 
 status: prints the record of the last run (--json: as written). --check exits 1 unless that
 record is from this boot and the run did not fail.
+
+diff: lists what the next boot erases: every path created, modified (content, mode, owner, link
+target, type) or deleted in the live root compared with the blank, nested subvolumes included,
+grouped by directory. Leaves out other mounts, --persisted paths (and those of the configuration)
+and what NixOS recreates at every boot (/etc links into the store, /tmp, /run; listed with
+--include-nix-managed). Without target options it reads /etc/blankroot/config.json (or --config),
+else the last run's status record, else looks at the filesystem mounted on /. --root PATH alone:
+everything on PATH's filesystem is ephemeral (tmpfs root). Never writes; the Btrfs top level is
+mounted read-only. Exit 0 listed, 1 failed or incomplete, 2 usage error.
+
+check: the rollback's preflight on the running system, read-only: prints a verdict. Exit 0 ok,
+1 problems found, 2 usage error.
 
 Exit codes: 0 done or skipped on purpose, 1 runtime failure, 2 usage or configuration error.
 ";
@@ -107,6 +125,8 @@ pub struct StatusArgs {
 pub enum Command {
     Rollback(RollbackArgs),
     Status(StatusArgs),
+    Diff(DiffArgs),
+    Check(CheckArgs),
     Help,
     Version,
 }
@@ -225,13 +245,35 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
         Some("--version" | "-V") => Ok(Command::Version),
         Some("rollback") => parse_rollback(&mut w).map(Command::Rollback),
         Some("status") => parse_status(&mut w).map(Command::Status),
+        Some("diff") => parse_diff(&mut w).map(Command::Diff),
+        Some("check") => parse_check(&mut w).map(Command::Check),
         _ => Err(Error::usage(format!(
-            "unknown command {sub:?}; the commands are rollback and status (see blankroot --help)"
+            "unknown command {sub:?}; the commands are rollback, status, diff and check (see blankroot --help)"
         ))),
     }
 }
 
 fn parse_rollback(w: &mut Words) -> Result<RollbackArgs> {
+    parse_rollback_with(w, "rollback", &mut |_, _| Ok(false))
+}
+
+/// The rollback options as words (`["--device", "/dev/vda2", ...]`, as in the "args" of
+/// /etc/blankroot/config.json), parsed exactly as `blankroot rollback` parses them.
+pub fn parse_rollback_words(words: impl IntoIterator<Item = OsString>) -> Result<RollbackArgs> {
+    let mut w = Words {
+        items: words.into_iter().collect::<Vec<_>>().into_iter(),
+        pending: None,
+    };
+    parse_rollback(&mut w)
+}
+
+/// The rollback options plus a command's own: `extra` is offered every option the rollback does
+/// not know and returns true when it took it.
+fn parse_rollback_with(
+    w: &mut Words,
+    command: &str,
+    extra: &mut dyn FnMut(&str, &mut Words) -> Result<bool>,
+) -> Result<RollbackArgs> {
     let mut a = RollbackArgs::default();
     let (mut fs, mut status_file, mut min_free, mut log_level) = (None, None, None, None);
     while let Some(opt) = w.next_option()? {
@@ -289,9 +331,10 @@ fn parse_rollback(w: &mut Words) -> Result<RollbackArgs> {
             "--import" => a.import = w.flag(&opt)?,
             "--force-import" => a.force_import = w.flag(&opt)?,
             "--zfs-command" => once(&mut a.zfs_command, &opt, PathBuf::from(w.value(&opt)?))?,
+            _ if extra(&opt, w)? => {}
             _ => {
                 return Err(Error::usage(format!(
-                    "unknown option {opt} for rollback; see blankroot --help"
+                    "unknown option {opt} for {command}; see blankroot --help"
                 )))
             }
         }
@@ -326,6 +369,45 @@ fn parse_status(w: &mut Words) -> Result<StatusArgs> {
     Ok(a)
 }
 
+fn parse_diff(w: &mut Words) -> Result<DiffArgs> {
+    let (mut root, mut config) = (None, None);
+    let (mut persisted, mut persisted_from) = (Vec::new(), Vec::new());
+    let (mut json, mut include_nix_managed) = (false, false);
+    let target = parse_rollback_with(w, "diff", &mut |opt, w| {
+        match opt {
+            "--root" => once(&mut root, opt, PathBuf::from(w.value(opt)?))?,
+            "--config" => once(&mut config, opt, PathBuf::from(w.value(opt)?))?,
+            "--persisted" => persisted.push(PathBuf::from(w.value(opt)?)),
+            "--persisted-from" => persisted_from.push(PathBuf::from(w.value(opt)?)),
+            "--json" => json = w.flag(opt)?,
+            "--include-nix-managed" => include_nix_managed = w.flag(opt)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(DiffArgs {
+        target,
+        root,
+        config,
+        persisted,
+        persisted_from,
+        json,
+        include_nix_managed,
+    })
+}
+
+fn parse_check(w: &mut Words) -> Result<CheckArgs> {
+    let mut config = None;
+    let target = parse_rollback_with(w, "check", &mut |opt, w| {
+        match opt {
+            "--config" => once(&mut config, opt, PathBuf::from(w.value(opt)?))?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(CheckArgs { target, config })
+}
+
 /// The whole program: parse, run, exit code.
 pub fn main(args: Vec<OsString>) -> u8 {
     let host = Host::system();
@@ -343,6 +425,8 @@ pub fn main(args: Vec<OsString>) -> u8 {
             rollback::run(&args, &host)
         }
         Ok(Command::Status(args)) => status_command(&args, &host),
+        Ok(Command::Diff(args)) => crate::diff::run(&args),
+        Ok(Command::Check(args)) => crate::check::run(&args, &host),
         Err(e) => {
             kmsg::init(LevelFilter::Info);
             log::error!("{e}");

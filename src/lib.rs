@@ -5,7 +5,9 @@
 //! decision can be unit tested and printed by `--dry-run`.
 
 pub mod btrfs;
+pub mod check;
 pub mod cli;
+pub mod diff;
 pub mod error;
 pub mod failpoint;
 pub mod host;

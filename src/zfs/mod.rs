@@ -1,26 +1,381 @@
-//! The ZFS engine (`zfs rollback -r POOL/DATASET@SNAPSHOT`). Placeholder until the ZFS issue lands.
+//! The ZFS engine: put the root dataset back to its blank snapshot.
+//!
+//! `--dataset POOL/PATH` names the root (seed 000/001: `rpool/local/root`), `--snapshot` its blank
+//! (default `blank`). Everything is read first (`inspect`, read-only `zfs list`/`zfs get`), then
+//! planned (`plan`, pure, printed by `--dry-run`), then carried out one `zfs` command per step
+//! (`exec`). Names are checked against the ZFS rules (`name`) before any program runs; `zfs` and
+//! `zpool` are started directly, never through a shell (`cmd`). Datasets other than the root, its
+//! staging clone and the pruned archives are never named in a command that changes anything.
+//!
+//! # Delete mode
+//!
+//! `zfs rollback -r ROOT@BLANK`: one atomic command. The snapshots newer than the blank are
+//! destroyed by it; they are listed first, logged by name and recorded in the status file
+//! (`destroyed_snapshots`). A newer snapshot that is held or has a clone makes the rollback fail,
+//! so that is refused before anything runs.
+//!
+//! # Archive mode (`--archive-dir POOL/PATH`)
+//!
+//! ZFS cannot move a dataset "into a folder" while keeping its name free, so the old root is
+//! renamed under the archive parent and a clone of the blank takes its place. The steps, with
+//! `T` the staging name `.blankroot-new-<root>` beside the root and `A/N` the new archive (named by
+//! the UTC time, as on Btrfs):
+//!
+//! 1. `zfs clone -o <the root's own properties> ROOT@BLANK T`: stage the new root. A clone takes
+//!    its properties from its parent, so the root's locally set (or received) ones, such as
+//!    `mountpoint=legacy` and `canmount=noauto`, are given again explicitly.
+//! 2. `zfs create -o canmount=off -o mountpoint=none A` when the archive parent is missing.
+//! 3. `zfs destroy [-r] A/OLD` for each archive the retention rules prune (never the newest).
+//! 4. `zfs rename ROOT A/N`: the old root, with all its snapshots, becomes the archive.
+//! 5. `zfs rename T ROOT`: the new root takes the root's name.
+//! 6. `zfs promote ROOT`: the blank (and the snapshots before it) move from `A/N` to the new
+//!    root; `A/N` becomes a clone of `ROOT@BLANK`, so it can be pruned on its own later.
+//!
+//! Why a crash between any two steps is safe: every step is one atomic ZFS operation, and each
+//! state between them is recognised by the next run from names and origins alone:
+//!
+//! - root present and holding the blank, no `T`: nothing was done, or everything was.
+//! - root holding the blank and `T` present (crash after 1–3): `T` is an unused clone of
+//!   `ROOT@BLANK`, checked to be exactly that (origin, no snapshots, no children, unmounted) and
+//!   destroyed; the job is then done again. Pruned archives stay pruned; that is what was asked.
+//! - root absent, `T` a clone of `X@BLANK` (crash after 4): the old root is safe in `X`; the next
+//!   run renames `T` to the root and promotes it, and stops there: the root was never in use, so
+//!   a second archive would only be an empty copy of the blank.
+//! - root a clone of `X@BLANK` that does not hold the blank itself (crash after 5, or a failed
+//!   promote): the root may have been booted from, so it is promoted and then archived as usual.
+//!
+//! A failure of step 1 (or of anything before the first rename) leaves the root as it was. The
+//! planner applies its own steps to a model of the pool (`model`), so the job that follows a
+//! recovery is planned on the pool as the recovery leaves it, and the unit tests crash every plan
+//! after every step and check that the next plan finishes the job.
+//!
+//! Archive mode refuses (before anything runs) a root with child datasets (they would be moved
+//! into the archive, whereas a rollback leaves them alone) and a root or archive that ZFS would
+//! mount by itself (`canmount=on` with a mountpoint path): a clone made in the initrd must not be
+//! mounted, and archives must not be mounted by `zfs mount -a`.
+
+pub mod cmd;
+pub mod exec;
+pub mod inspect;
+pub mod model;
+pub mod name;
+pub mod plan;
 
 use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
-use crate::rollback::Report;
-use crate::status::Status;
+use crate::retention::Policy;
+use crate::rollback::{self, Report};
+use crate::status::{Action, Status};
+use name::{Dataset, MAX_NAME};
+use std::path::PathBuf;
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub dataset: String,
+/// The staging clone's name is this prefix and the root's last component, beside the root.
+pub const STAGING_PREFIX: &str = ".blankroot-new-";
+
+/// The longest archive name (`2026-11-22T02:20:50Z.999999999`).
+const ARCHIVE_NAME_MAX: usize = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Import {
+    /// The pool must already be imported.
+    No,
+    /// `zpool import -N POOL` when it is not.
+    Yes,
+    /// `zpool import -N -f POOL` when it is not.
+    Force,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveTo {
+    pub parent: Dataset,
+    pub policy: Policy,
+}
+
+/// A ZFS rollback, fully validated (names checked, options consistent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub dataset: Dataset,
+    pub snapshot: String,
+    pub import: Import,
+    pub archive: Option<ArchiveTo>,
+    pub zfs_command: Option<PathBuf>,
+}
+
+impl Config {
+    /// Where the new root is staged before it takes the root's name.
+    pub fn staging(&self) -> Dataset {
+        self.dataset
+            .sibling(&format!("{STAGING_PREFIX}{}", self.dataset.basename()))
+    }
+}
+
+/// Checks the ZFS options; nothing is run and nothing is read from disk.
 pub fn config(a: &RollbackArgs) -> Result<Config> {
-    Ok(Config {
-        dataset: a.dataset.clone().unwrap_or_default(),
-    })
+    let default_min_free = RollbackArgs::default().min_free;
+    for (given, opt, instead) in [
+        (a.subvolume.is_some(), "--subvolume", ""),
+        (
+            a.blank.is_some(),
+            "--blank",
+            "; name the blank snapshot with --snapshot",
+        ),
+        (a.empty, "--empty", ""),
+        (!a.protect.is_empty(), "--protect", ""),
+        (a.min_free != default_min_free, "--min-free-space", ""),
+    ] {
+        if given {
+            return Err(Error::usage(format!(
+                "{opt} is for Btrfs (--device); with --dataset (ZFS) drop it{instead}"
+            )));
+        }
+    }
+    let raw = a.dataset.as_deref().unwrap_or_default();
+    let dataset = Dataset::parse("--dataset", raw)?;
+    if dataset.is_pool() {
+        return Err(Error::usage(format!(
+            "--dataset {dataset} is a whole pool: give the dataset mounted on / (like {dataset}/local/root); a pool's top dataset holds every other dataset and cannot be renamed or archived"
+        )));
+    }
+    let snapshot = name::snapshot("--snapshot", a.snapshot.as_deref().unwrap_or("blank"))?;
+    let blank = dataset.at(&snapshot);
+    if blank.len() > MAX_NAME {
+        return Err(Error::usage(format!(
+            "--snapshot {snapshot}: {blank} is longer than {MAX_NAME} bytes; use a shorter name"
+        )));
+    }
+    let import = match (a.import, a.force_import) {
+        (false, false) => Import::No,
+        (true, false) => Import::Yes,
+        (true, true) => Import::Force,
+        (false, true) => {
+            return Err(Error::usage(
+                "--force-import goes with --import: give both, or neither when the pool is imported before blankroot runs",
+            ))
+        }
+    };
+    if let Some(p) = &a.zfs_command {
+        if !p.is_absolute() {
+            return Err(Error::usage(format!(
+                "--zfs-command {}: give an absolute path, like /sbin/zfs",
+                p.display()
+            )));
+        }
+    }
+    let mut cfg = Config {
+        dataset,
+        snapshot,
+        import,
+        archive: None,
+        zfs_command: a.zfs_command.clone(),
+    };
+    let staging = cfg.staging();
+    if staging.as_str().len() > MAX_NAME {
+        return Err(Error::usage(format!(
+            "--dataset {}: the last component is too long to stage a new root beside it; use a shorter name",
+            cfg.dataset
+        )));
+    }
+    if let Some((dir, policy)) = rollback::archive_policy(a)? {
+        let parent = Dataset::parse("--archive-dir", &dir)?;
+        check_archive_parent(&cfg, &parent)?;
+        cfg.archive = Some(ArchiveTo { parent, policy });
+    }
+    Ok(cfg)
+}
+
+fn check_archive_parent(cfg: &Config, a: &Dataset) -> Result<()> {
+    let r = &cfg.dataset;
+    let t = cfg.staging();
+    let suggestion = r.sibling("old_roots");
+    let bad = |why: String| {
+        Err(Error::usage(format!(
+            "--archive-dir {a}: {why}; use a dataset of its own such as {suggestion}"
+        )))
+    };
+    if a.is_pool() {
+        return bad("is a whole pool".into());
+    }
+    if a.pool() != r.pool() {
+        return bad(format!(
+            "is in pool {} but the root is in pool {}, and zfs rename cannot move a dataset between pools",
+            a.pool(),
+            r.pool()
+        ));
+    }
+    if r.parent().as_ref() == Some(a) {
+        return bad(format!(
+            "is the root's parent, so archives would sit beside {r} and its sibling datasets"
+        ));
+    }
+    if a.is_within(r) || r.is_within(a) {
+        return bad(format!("overlaps the root {r}"));
+    }
+    if a.is_within(&t) || t.is_within(a) {
+        return bad(format!("overlaps blankroot's staging name {t}"));
+    }
+    let longest = a.as_str().len() + 1 + ARCHIVE_NAME_MAX + 1 + cfg.snapshot.len();
+    if longest > MAX_NAME {
+        return bad(format!(
+            "archive snapshot names ({a}/<time>@{}) would be longer than {MAX_NAME} bytes",
+            cfg.snapshot
+        ));
+    }
+    Ok(())
 }
 
 pub fn describe(c: &Config, status: &mut Status) {
     status.filesystem = Some("zfs".into());
-    status.target = Some(c.dataset.clone());
+    status.target = Some(c.dataset.to_string());
+    status.source = Some(c.dataset.at(&c.snapshot));
 }
 
-pub fn rollback(_c: &Config, _dry_run: bool, _now: i64) -> Result<Report> {
-    Err(Error::runtime("ZFS is not supported by this build yet"))
+/// Replaces the root as configured (or, with `dry_run`, only plans it) and reports what was done.
+pub fn rollback(c: &Config, dry_run: bool, now: i64) -> Result<Report> {
+    let tools = cmd::Tools::locate(c.zfs_command.as_deref(), std::env::var_os("PATH"))?;
+    log::debug!(
+        "using {} and {}",
+        tools.path(cmd::Tool::Zfs).display(),
+        tools.path(cmd::Tool::Zpool).display()
+    );
+    let pool = c.dataset.pool();
+    if !inspect::pool_imported(&tools, pool)? {
+        let force = match c.import {
+            Import::No => {
+                return Err(Error::runtime(format!(
+                    "pool {pool} is not imported: nothing was changed; pass --import (blankroot then runs zpool import -N {pool}), or order blankroot after the pool's import (NixOS: after zfs-import-{pool}.service)"
+                )))
+            }
+            Import::Yes => false,
+            Import::Force => true,
+        };
+        let argv = inspect::import_argv(pool, force);
+        if dry_run {
+            return Ok(Report {
+                action: Some(action(c)),
+                plan_text: format!(
+                    "  1. zpool {}   # the pool is not imported: the rest is planned after importing it\n",
+                    argv.join(" ")
+                ),
+                ..Report::default()
+            });
+        }
+        inspect::import(&tools, pool, force)?;
+    }
+    let facts = inspect::gather(&tools, c, now)?;
+    let plan = plan::plan(c, &facts)?;
+    for note in &plan.notes {
+        log::info!("{note}");
+    }
+    for snap in &plan.destroyed_snapshots {
+        log::info!("destroying snapshot {snap}");
+    }
+    for entry in &plan.left_alone {
+        log::warn!("left alone in the archive parent: {entry}");
+    }
+    for warning in &plan.warnings {
+        log::warn!("{warning}");
+    }
+    if !dry_run {
+        exec::execute(&tools, &plan)?;
+    }
+    Ok(Report {
+        action: Some(action(c)),
+        archive: plan.archive.clone(),
+        pruned: plan.pruned.clone(),
+        destroyed_snapshots: plan.destroyed_snapshots.clone(),
+        left_alone: plan.left_alone.clone(),
+        warnings: plan.warnings.clone(),
+        plan_text: plan.to_string(),
+    })
+}
+
+fn action(c: &Config) -> Action {
+    if c.archive.is_some() {
+        Action::Archived
+    } else {
+        Action::RolledBack
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(f: impl FnOnce(&mut RollbackArgs)) -> RollbackArgs {
+        let mut a = RollbackArgs {
+            dataset: Some("rpool/local/root".into()),
+            ..RollbackArgs::default()
+        };
+        f(&mut a);
+        a
+    }
+
+    fn archive(dir: &str) -> impl FnOnce(&mut RollbackArgs) + '_ {
+        move |a| a.archive_dir = Some(dir.into())
+    }
+
+    #[test]
+    fn the_seed_layout_is_accepted() {
+        let c = config(&args(|a| {
+            a.archive_dir = Some("rpool/local/old_roots".into());
+            a.keep = Some(5);
+        }))
+        .unwrap();
+        assert_eq!(c.dataset.as_str(), "rpool/local/root");
+        assert_eq!(c.snapshot, "blank");
+        assert_eq!(c.staging().as_str(), "rpool/local/.blankroot-new-root");
+        assert_eq!(c.archive.unwrap().policy.keep, Some(5));
+        let c = config(&args(|a| {
+            a.import = true;
+            a.force_import = true;
+        }))
+        .unwrap();
+        assert_eq!(c.import, Import::Force);
+    }
+
+    #[test]
+    fn contradictions_are_usage_errors() {
+        let cases: Vec<(RollbackArgs, &str)> = vec![
+            (args(|a| a.blank = Some("b".into())), "--blank is for Btrfs"),
+            (args(|a| a.empty = true), "--empty is for Btrfs"),
+            (
+                args(|a| a.subvolume = Some("x".into())),
+                "--subvolume is for Btrfs",
+            ),
+            (
+                args(|a| a.min_free = Some(1 << 30)),
+                "--min-free-space is for Btrfs",
+            ),
+            (
+                args(|a| a.force_import = true),
+                "--force-import goes with --import",
+            ),
+            (
+                args(|a| a.zfs_command = Some("zfs".into())),
+                "absolute path",
+            ),
+            (args(|a| a.snapshot = Some("a;b".into())), "--snapshot"),
+            (
+                args(|a| a.dataset = Some("rpool".into())),
+                "is a whole pool",
+            ),
+            (
+                args(|a| a.dataset = Some("a; rm -rf /".into())),
+                "nothing was run",
+            ),
+            (args(archive("rpool")), "is a whole pool"),
+            (args(archive("tank/old")), "between pools"),
+            (args(archive("rpool/local/root/old")), "overlaps the root"),
+            (args(archive("rpool/local")), "is the root's parent"),
+            (args(archive("rpool/local/.blankroot-new-root")), "staging"),
+            (args(archive("rpool/x; reboot")), "';' is not allowed"),
+            (args(|a| a.keep = Some(2)), "give --archive-dir too"),
+        ];
+        for (a, text) in cases {
+            let e = config(&a).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{a:?}: {}", e.message);
+            assert!(e.message.contains(text), "{text}: {}", e.message);
+            assert!(!e.message.contains('\n'), "{}", e.message);
+        }
+    }
 }

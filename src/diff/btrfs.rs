@@ -1,0 +1,184 @@
+//! Btrfs: the root subvolume against the read-only blank, both read through a read-only mount of
+//! the top level (so nothing mounted on the live root hides what is under it), nested subvolumes
+//! included (the rollback deletes them with the root).
+
+use super::model::Reason;
+use super::walk::{self, Walker};
+use super::{base_filter, mountinfo, Options, Outcome, Target};
+use crate::btrfs::mount::TopMount;
+use crate::btrfs::nav;
+use crate::error::{Error, Result};
+use crate::names::Name;
+use crate::plan::Entry;
+use crate::probe::{self, Found};
+use rustix::fd::OwnedFd;
+use serde_json::json;
+use std::path::Path;
+
+pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
+    let Target::Btrfs {
+        device,
+        root,
+        blanks,
+        empty,
+        live,
+    } = t
+    else {
+        unreachable!("called for Btrfs targets")
+    };
+    match probe::probe(device)? {
+        Found::Btrfs => {}
+        Found::ZfsMember => {
+            return Err(Error::usage(format!(
+                "{} is a member of a ZFS pool, not btrfs; name the root dataset with --dataset",
+                device.display()
+            )))
+        }
+        Found::Other(what) => {
+            return Err(Error::runtime(format!(
+                "{} holds {what}, not btrfs; check --device",
+                device.display()
+            )))
+        }
+    }
+    let top = TopMount::mount(device, true)?;
+    let root_fd = subvolume(&top, root, "root")?.ok_or_else(|| {
+        Error::runtime(format!(
+            "the root subvolume {root} does not exist on {}: check --subvolume",
+            device.display()
+        ))
+    })?;
+    let mut blank = None;
+    for b in blanks {
+        if let Some(fd) = subvolume(&top, b, "blank")? {
+            blank = Some((b.clone(), fd));
+            break;
+        }
+    }
+    if !empty && blank.is_none() {
+        let names: Vec<String> = blanks.iter().map(|b| b.to_string()).collect();
+        return Err(Error::runtime(format!(
+            "no blank snapshot ({}) on {}: the rollback would refuse too; create it or give --blank",
+            names.join(" or "),
+            device.display()
+        )));
+    }
+
+    let mut notes = Vec::new();
+    let mounts = mountinfo::read();
+    let (live_fd, mut filter, live_mount) = match live {
+        Some(path) => {
+            drop(root_fd);
+            let fd = walk::open_path(path)
+                .map_err(|e| Error::io(format!("opening --root {}", path.display()), e))?;
+            let canonical = std::fs::canonicalize(path)
+                .map_err(|e| Error::io(format!("resolving {}", path.display()), e))?;
+            let mut f = base_filter(opts, &fd)?;
+            for (rel, _) in mountinfo::below(&mounts, &canonical) {
+                f.exclude(rel, Reason::MountPoint);
+            }
+            let id = walk::mount_id(&fd);
+            (fd, f, id)
+        }
+        None => {
+            let f = base_filter(opts, &root_fd)?;
+            (root_fd, f, None)
+        }
+    };
+    if live.is_none() {
+        exclude_mounts(&top, root, &mounts, &mut filter, &mut notes);
+    }
+    let mut w = Walker::new(&filter);
+    w.live_mount = live_mount;
+    w.btrfs = true;
+    if live.is_none() {
+        // Read through our own mount: nothing can be mounted inside it, so the sizes of what
+        // exists on one side only can come from the bulk-read inode tables. Those hold what the
+        // last transaction committed: pending writes are flushed first (syncfs writes nothing
+        // of ours, it only commits what the running system already wrote).
+        if rustix::fs::syncfs(top.fd()).is_ok() {
+            w.fast = Some(walk::Fast::new(top.fd()));
+        }
+    }
+    let mut diff = w.compare(&live_fd, blank.as_ref().map(|b| &b.1));
+    diff.notes.extend(notes);
+    drop(live_fd);
+    let blank_name = blank.map(|b| b.0.to_string());
+    top.unmount()?;
+    let against = match &blank_name {
+        Some(b) => format!("the blank {b}"),
+        None => "an empty subvolume (--empty)".into(),
+    };
+    Ok(Outcome {
+        diff,
+        title: format!(
+            "btrfs {}: subvolume {root} against {against}",
+            device.display()
+        ),
+        target: json!({
+            "filesystem": "btrfs",
+            "device": device.to_string_lossy(),
+            "subvolume": root.to_string(),
+            "blank": blank_name,
+            "live": live.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        }),
+    })
+}
+
+/// An open subvolume, `None` when the name does not exist; anything else there is an error.
+fn subvolume(top: &TopMount, name: &Name, what: &str) -> Result<Option<OwnedFd>> {
+    match nav::classify(top.fd(), name)? {
+        (Entry::Subvolume(_), Some(fd)) => Ok(Some(fd)),
+        (Entry::Absent, _) => Ok(None),
+        (other, _) => Err(Error::runtime(format!(
+            "the {what} {name} is not a subvolume ({other:?})"
+        ))),
+    }
+}
+
+/// Leaves out the mounts on the live root (found where the root subvolume is mounted), except
+/// mounts of paths inside the root itself, which the rollback erases.
+fn exclude_mounts(
+    top: &TopMount,
+    root: &Name,
+    mounts: &[mountinfo::Mount],
+    filter: &mut super::filter::Filter,
+    notes: &mut Vec<String>,
+) {
+    let Some(ours) = mounts.iter().find(|m| m.mount_point == top.path()) else {
+        return;
+    };
+    let root_path = Path::new("/").join(root.to_path());
+    let inside_root = |m: &mountinfo::Mount| m.dev == ours.dev && m.fs_root.starts_with(&root_path);
+    for m in mounts {
+        if inside_root(m) && m.fs_root != root_path {
+            notes.push(format!(
+                "{} is mounted at {} but lies inside the root: listed, the next boot erases it",
+                m.fs_root.display(),
+                m.mount_point.display()
+            ));
+        }
+    }
+    let live: Vec<&mountinfo::Mount> = mounts
+        .iter()
+        .filter(|m| m.dev == ours.dev && m.fs_root == root_path)
+        .collect();
+    // The mount on `/` if there is one, else the first.
+    let Some(at) = live.iter().min_by_key(|m| m.mount_point != Path::new("/")) else {
+        notes.push(format!(
+            "the root subvolume {root} is not mounted: no mount point is left out"
+        ));
+        return;
+    };
+    if at.mount_point != Path::new("/") {
+        notes.push(format!(
+            "the root subvolume {root} is mounted at {}",
+            at.mount_point.display()
+        ));
+    }
+    for (rel, m) in mountinfo::below(mounts, &at.mount_point) {
+        if m.mount_point != top.path() && !inside_root(m) {
+            filter.exclude(rel, Reason::MountPoint);
+        }
+    }
+}

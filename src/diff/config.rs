@@ -1,0 +1,68 @@
+//! The configuration the NixOS module installs:
+//! `{"args": ["--device", "/dev/...", ...the rollback options...], "persisted": ["/etc/nixos", ...]}`.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_PATH: &str = "/etc/blankroot/config.json";
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct Config {
+    /// The rollback's options, parsed by the rollback's own parser.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Absolute paths that survive a boot.
+    #[serde(default)]
+    pub persisted: Vec<String>,
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<Config> {
+    let bad = |e: String| {
+        Error::usage(format!(
+            "{}: {e}; expected {{\"args\": [...], \"persisted\": [...]}}",
+            path.display()
+        ))
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    if !value.is_object() {
+        return Err(bad("not a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+/// A configuration named on the command line: it must exist.
+pub fn load(path: &Path) -> Result<Option<(PathBuf, Config)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("--config {}: {e}", path.display())))?;
+    Ok(Some((path.to_path_buf(), parse(path, &text)?)))
+}
+
+/// The installed configuration, if there is one.
+pub fn load_default() -> Result<Option<(PathBuf, Config)>> {
+    let path = Path::new(DEFAULT_PATH);
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some((path.to_path_buf(), parse(path, &text)?))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::runtime(format!("{DEFAULT_PATH}: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_module_shape_and_rejects_others() {
+        let p = Path::new("config.json");
+        let c = parse(
+            p,
+            r#"{"args": ["--device", "/dev/vda2", "--subvolume", "root"], "persisted": ["/etc/nixos"], "extra": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(c.args[1], "/dev/vda2");
+        assert_eq!(c.persisted, ["/etc/nixos"]);
+        assert_eq!(parse(p, "[]").unwrap_err().exit_code(), 2);
+        assert_eq!(parse(p, r#"{"args": "x"}"#).unwrap_err().exit_code(), 2);
+    }
+}

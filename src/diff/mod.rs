@@ -1,0 +1,493 @@
+//! `blankroot diff`: what the next boot will erase, on the running system, without writing.
+//!
+//! - `walk`: the side-by-side comparison of two trees (the heart; recall argued there);
+//! - `filter`: what is left out (other mounts, persisted paths, what NixOS recreates);
+//! - `btrfs`, `zfs`, `tmpfs`: where the live tree and the blank come from;
+//! - `output`: text grouped by directory, and JSON.
+
+pub mod btrfs;
+pub mod config;
+pub mod filter;
+pub mod inodes;
+pub mod model;
+pub mod mountinfo;
+pub mod output;
+pub mod tmpfs;
+pub mod walk;
+pub mod zfs;
+
+use crate::cli::RollbackArgs;
+use crate::error::{Error, Result};
+use crate::names::Name;
+use crate::plan::Source;
+use filter::Filter;
+use model::{Diff, Reason};
+use rustix::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct DiffArgs {
+    /// The rollback's target options, as given (all empty when none were).
+    pub target: RollbackArgs,
+    pub root: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub persisted: Vec<PathBuf>,
+    pub persisted_from: Vec<PathBuf>,
+    pub json: bool,
+    pub include_nix_managed: bool,
+}
+
+/// Where the live tree and the blank are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The root subvolume against the blank (or against nothing, for `--empty`). The first of
+    /// `blanks` that exists is used. `live`: read the live tree there instead of the top level.
+    Btrfs {
+        device: PathBuf,
+        root: Name,
+        blanks: Vec<Name>,
+        empty: bool,
+        live: Option<PathBuf>,
+    },
+    /// The dataset against its snapshot. `live`: the dataset's mount point, if not looked up.
+    Zfs {
+        dataset: String,
+        snapshot: String,
+        zfs_command: PathBuf,
+        live: Option<PathBuf>,
+    },
+    /// Everything on the filesystem at `root` is erased (tmpfs root).
+    Tree { root: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub target: Target,
+    /// Absolute paths on the live system.
+    pub persisted: Vec<PathBuf>,
+    pub notes: Vec<String>,
+}
+
+/// What a diff needs to know besides the target.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub persisted: Vec<PathBuf>,
+    pub include_nix_managed: bool,
+}
+
+/// A diff with what it compared, for the title line and the JSON.
+pub struct Outcome {
+    pub diff: Diff,
+    pub title: String,
+    pub target: serde_json::Value,
+}
+
+impl DiffArgs {
+    fn names_a_target(&self) -> bool {
+        self.target.device.is_some() || self.target.dataset.is_some() || self.root.is_some()
+    }
+}
+
+pub fn resolve(args: &DiffArgs) -> Result<Resolved> {
+    let mut notes = Vec::new();
+    let explicit = args.names_a_target();
+    let cfg = match &args.config {
+        Some(path) => config::load(path)?,
+        None if !explicit => config::load_default()?,
+        None => None,
+    };
+    let mut persisted = Vec::new();
+    if let Some((path, c)) = &cfg {
+        notes.push(format!("configuration: {}", path.display()));
+        persisted.extend(c.persisted.iter().map(PathBuf::from));
+    }
+    for file in &args.persisted_from {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::usage(format!("--persisted-from {}: {e}", file.display())))?;
+        persisted.extend(filter::parse_persisted_file(file, &text)?);
+    }
+    persisted.extend(args.persisted.iter().cloned());
+
+    let archived = |a: &RollbackArgs, notes: &mut Vec<String>| {
+        if let Some(dir) = &a.archive_dir {
+            notes.push(format!(
+                "the rollback moves the old root to the archive {dir} (kept until pruned by --keep/--keep-days): listed is what leaves /"
+            ));
+        }
+    };
+    let target = if explicit {
+        archived(&args.target, &mut notes);
+        from_args(&args.target, args.root.clone())?
+    } else if let Some((path, c)) = &cfg {
+        let a = crate::cli::parse_rollback_words(c.args.iter().map(Into::into))
+            .map_err(|e| Error::usage(format!("{}: \"args\": {}", path.display(), e.message)))?;
+        archived(&a, &mut notes);
+        from_args(&a, None)?
+    } else if let Some(t) = crate::status::Status::read(Path::new(crate::status::DEFAULT_PATH))
+        .ok()
+        .and_then(|s| from_status(&s))
+    {
+        notes.push(format!(
+            "no {}: the target is the one of the last rollback ({})",
+            config::DEFAULT_PATH,
+            crate::status::DEFAULT_PATH
+        ));
+        t
+    } else {
+        notes.push(format!(
+            "no {}: looking at the filesystem mounted on /",
+            config::DEFAULT_PATH
+        ));
+        from_mounted_root(&mountinfo::read())?
+    };
+    Ok(Resolved {
+        target,
+        persisted,
+        notes,
+    })
+}
+
+/// The target named by rollback options (validated as the rollback validates them).
+pub fn from_args(a: &RollbackArgs, root: Option<PathBuf>) -> Result<Target> {
+    if a.device.is_none() && a.dataset.is_none() {
+        return match root {
+            Some(root) => Ok(Target::Tree { root }),
+            None => Err(Error::usage(
+                "name the root: --device DEV (Btrfs), --dataset POOL/DATASET (ZFS) or --root PATH",
+            )),
+        };
+    }
+    if a.dataset.is_some() && a.device.is_none() {
+        let dataset = a.dataset.clone().unwrap_or_default();
+        if dataset.is_empty() || dataset.starts_with('/') || dataset.contains('@') {
+            return Err(Error::usage(format!(
+                "--dataset {dataset:?}: give the root dataset as POOL/DATASET, without @snapshot"
+            )));
+        }
+        return Ok(Target::Zfs {
+            dataset,
+            snapshot: a.snapshot.clone().unwrap_or_else(|| "blank".into()),
+            zfs_command: a.zfs_command.clone().unwrap_or_else(|| "zfs".into()),
+            live: root,
+        });
+    }
+    match crate::rollback::target(a)? {
+        crate::rollback::Target::Btrfs { device, config } => {
+            let (blanks, empty) = match config.source {
+                Source::Blank(b) => (vec![b], false),
+                Source::Empty => (Vec::new(), true),
+            };
+            Ok(Target::Btrfs {
+                device,
+                root: config.root,
+                blanks,
+                empty,
+                live: root,
+            })
+        }
+        crate::rollback::Target::Zfs(_) => unreachable!("a dataset without a device is handled"),
+    }
+}
+
+/// The target recorded by the last rollback (`blankroot status`), when it names one.
+pub fn from_status(s: &crate::status::Status) -> Option<Target> {
+    match s.filesystem.as_deref()? {
+        "btrfs" => {
+            let root = Name::parse("target", s.target.as_deref()?).ok()?;
+            let source = s.source.as_deref()?;
+            let empty = source == "empty";
+            let blanks = if empty {
+                Vec::new()
+            } else {
+                vec![Name::parse("source", source).ok()?]
+            };
+            Some(Target::Btrfs {
+                device: PathBuf::from(s.device.as_deref()?),
+                root,
+                blanks,
+                empty,
+                live: None,
+            })
+        }
+        "zfs" => {
+            let dataset = s.target.clone()?;
+            let snapshot = s
+                .source
+                .as_deref()
+                .and_then(|src| src.split_once('@'))
+                .map_or("blank".to_string(), |(_, snap)| snap.to_string());
+            Some(Target::Zfs {
+                dataset,
+                snapshot,
+                zfs_command: "zfs".into(),
+                live: None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// No configuration: what is mounted on `/` says what to compare.
+pub fn from_mounted_root(mounts: &[mountinfo::Mount]) -> Result<Target> {
+    let m = mountinfo::mount_of(mounts, Path::new("/"))
+        .ok_or_else(|| Error::runtime("nothing is mounted on / (no /proc/self/mountinfo?)"))?;
+    match m.fstype.as_str() {
+        "btrfs" => {
+            let sub = m
+                .subvol()
+                .unwrap_or_else(|| m.fs_root.to_string_lossy().trim_start_matches('/').into());
+            let root = Name::parse("subvol= of /", &sub).map_err(|_| {
+                Error::usage("/ is the top level of its btrfs (no subvol=): there is no root subvolume to roll back; give --device, --subvolume and --blank")
+            })?;
+            let mut blanks = vec![root.sibling(&format!("{}-blank", root.basename()))];
+            let default = Name::parse("--blank", "root-blank").expect("valid");
+            if !blanks.contains(&default) {
+                blanks.push(default);
+            }
+            Ok(Target::Btrfs {
+                device: PathBuf::from(&m.source),
+                root,
+                blanks,
+                empty: false,
+                live: None,
+            })
+        }
+        "zfs" | "fuse.zfs" => Ok(Target::Zfs {
+            dataset: m.source.clone(),
+            snapshot: "blank".into(),
+            zfs_command: "zfs".into(),
+            live: Some(m.mount_point.clone()),
+        }),
+        "tmpfs" | "ramfs" => Ok(Target::Tree { root: "/".into() }),
+        other => Err(Error::usage(format!(
+            "/ is {other} ({}), which blankroot does not roll back; name the root with --device, --dataset or --root",
+            m.source
+        ))),
+    }
+}
+
+/// The filter every backend starts from: persisted paths, the NixOS switch, /etc/.clean.
+pub fn base_filter(opts: &Options, live: &OwnedFd) -> Result<Filter> {
+    let mut f = Filter {
+        include_nix_managed: opts.include_nix_managed,
+        ..Filter::default()
+    };
+    for p in &opts.persisted {
+        f.exclude(
+            filter::absolute_to_rel("--persisted", p)?,
+            Reason::Persisted,
+        );
+    }
+    if let Some(text) = read_beneath(live, &["etc", ".clean"]) {
+        f.set_etc_clean(&text);
+    }
+    Ok(f)
+}
+
+/// Reads a small file beneath a directory without following symlinks.
+fn read_beneath(dir: &OwnedFd, parts: &[&str]) -> Option<Vec<u8>> {
+    use rustix::fs::{openat, Mode, OFlags};
+    let (last, dirs) = parts.split_last()?;
+    let mut cur = openat(
+        dir,
+        c".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    for d in dirs {
+        cur = openat(
+            cur.as_fd(),
+            *d,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+    }
+    let fd = openat(
+        cur.as_fd(),
+        *last,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut f = std::fs::File::from(fd);
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut buf = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut f, 1 << 20), &mut buf).ok()?;
+    Some(buf)
+}
+
+/// Compares as the target says.
+pub fn diff(target: &Target, opts: &Options) -> Result<Outcome> {
+    raise_fd_limit();
+    match target {
+        Target::Btrfs { .. } => btrfs::diff(target, opts),
+        Target::Zfs { .. } => zfs::diff(target, opts),
+        Target::Tree { root } => tmpfs::diff(root, opts),
+    }
+}
+
+/// Deep trees keep one directory open per level on each side.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    if let Some(max) = l.maximum {
+        if l.current.is_some_and(|c| c < max) {
+            l.current = Some(max.min(1 << 16));
+            let _ = setrlimit(Resource::Nofile, l);
+        }
+    }
+}
+
+/// Runs `blankroot diff` and returns the exit code: 0 listed, 1 failed or incomplete, 2 usage.
+pub fn run(args: &DiffArgs) -> u8 {
+    let outcome = resolve(args).and_then(|r| {
+        let opts = Options {
+            persisted: r.persisted.clone(),
+            include_nix_managed: args.include_nix_managed,
+        };
+        let mut o = diff(&r.target, &opts)?;
+        let mut notes = r.notes;
+        notes.append(&mut o.diff.notes);
+        o.diff.notes = notes;
+        Ok(o)
+    });
+    match outcome {
+        Ok(o) => {
+            let text = if args.json {
+                output::json(&o.diff, o.target)
+            } else {
+                output::text(&o.diff, &o.title)
+            };
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    eprintln!("blankroot: error: writing the listing: {e}");
+                    return 1;
+                }
+            }
+            if o.diff.errors.is_empty() {
+                0
+            } else {
+                eprintln!(
+                    "blankroot: error: {} paths could not be read: the listing is incomplete",
+                    o.diff.errors.len()
+                );
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("blankroot: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target_of(line: &str) -> Result<Target> {
+        from_mounted_root(&mountinfo::parse(line))
+    }
+
+    #[test]
+    fn the_mounted_root_names_the_target() {
+        let t =
+            target_of("22 1 0:25 /@ / rw - btrfs /dev/vda2 rw,subvolid=256,subvol=/@\n").unwrap();
+        let Target::Btrfs {
+            device,
+            root,
+            blanks,
+            empty,
+            live,
+        } = t
+        else {
+            panic!("{t:?}")
+        };
+        assert_eq!(device, Path::new("/dev/vda2"));
+        assert_eq!(root.to_string(), "@");
+        let blanks: Vec<String> = blanks.iter().map(|b| b.to_string()).collect();
+        assert_eq!(blanks, ["@-blank", "root-blank"]);
+        assert!(!empty && live.is_none());
+        let t = target_of("22 1 0:25 /root / rw - btrfs /dev/vda2 rw,subvol=/root\n").unwrap();
+        let Target::Btrfs { blanks, .. } = t else {
+            panic!()
+        };
+        assert_eq!(blanks.len(), 1, "root-blank once");
+        assert_eq!(
+            target_of("22 1 0:40 / / rw - zfs rpool/local/root rw\n").unwrap(),
+            Target::Zfs {
+                dataset: "rpool/local/root".into(),
+                snapshot: "blank".into(),
+                zfs_command: "zfs".into(),
+                live: Some("/".into()),
+            }
+        );
+        assert_eq!(
+            target_of("22 1 0:20 / / rw - tmpfs none rw,mode=755\n").unwrap(),
+            Target::Tree { root: "/".into() }
+        );
+        let e = target_of("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.message.contains("ext4"), "{}", e.message);
+        let e =
+            target_of("22 1 0:25 / / rw - btrfs /dev/vda2 rw,subvolid=5,subvol=/\n").unwrap_err();
+        assert!(e.message.contains("top level"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_last_rollback_names_the_target() {
+        use crate::status::{Action, Status};
+        let mut s = Status::new(Action::RolledBack);
+        assert_eq!(from_status(&s), None);
+        s.filesystem = Some("btrfs".into());
+        s.device = Some("/dev/vda2".into());
+        s.target = Some("@root".into());
+        s.source = Some("@blank".into());
+        let Some(Target::Btrfs { root, blanks, .. }) = from_status(&s) else {
+            panic!()
+        };
+        assert_eq!(
+            (root.to_string(), blanks[0].to_string()),
+            ("@root".into(), "@blank".into())
+        );
+        s.source = Some("empty".into());
+        assert!(matches!(
+            from_status(&s),
+            Some(Target::Btrfs { empty: true, .. })
+        ));
+        s.filesystem = Some("zfs".into());
+        s.target = Some("rpool/local/root".into());
+        s.source = Some("rpool/local/root@empty-root".into());
+        let Some(Target::Zfs { snapshot, .. }) = from_status(&s) else {
+            panic!()
+        };
+        assert_eq!(snapshot, "empty-root");
+    }
+
+    #[test]
+    fn target_options_are_checked_like_the_rollback_checks_them() {
+        let mut a = RollbackArgs::default();
+        assert_eq!(from_args(&a, None).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            from_args(&a, Some("/".into())).unwrap(),
+            Target::Tree { root: "/".into() }
+        );
+        a.dataset = Some("rpool/local/root@blank".into());
+        assert_eq!(from_args(&a, None).unwrap_err().exit_code(), 2);
+        a.dataset = None;
+        a.device = Some("/dev/vda2".into());
+        a.empty = true;
+        let Target::Btrfs { blanks, empty, .. } = from_args(&a, None).unwrap() else {
+            panic!()
+        };
+        assert!(empty && blanks.is_empty());
+        a.blank = Some("b".into());
+        assert_eq!(from_args(&a, None).unwrap_err().exit_code(), 2);
+    }
+}

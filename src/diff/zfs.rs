@@ -1,0 +1,439 @@
+//! ZFS: `zfs diff -H -F POOL/DATASET@SNAPSHOT`, parsed and normalised to the same listing as the
+//! other filesystems.
+//!
+//! `zfs diff` lists changed objects, not changed paths: a renamed directory appears once (not its
+//! contents), a new hard link shows as a link-count change of the old name, and a directory whose
+//! entries changed shows as modified. So when the snapshot can be read (`MOUNTPOINT/.zfs/snapshot/
+//! NAME`, readable even with `snapdir=hidden`), its output only says which subtrees may differ,
+//! and those are compared entry by entry with the walker (`walk`), giving exactly the listing
+//! Btrfs gives. Without the snapshot directory, the lines are mapped one to one (and a note says
+//! what that cannot show). Child datasets are other mounts: they survive `zfs rollback`.
+
+use super::filter::Filter;
+use super::model::{Change, Diff, Entry, Kind, Reason};
+use super::walk::{self, Hint, Walker};
+use super::{base_filter, mountinfo, Options, Outcome, Target};
+use crate::error::{Error, Result};
+use serde_json::json;
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One line of `zfs diff -H [-F]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub change: char,
+    pub kind: Option<Kind>,
+    pub path: PathBuf,
+    /// For a rename (`R`): the new path.
+    pub to: Option<PathBuf>,
+}
+
+fn kind_of(c: &str) -> Option<Kind> {
+    Some(match c {
+        "F" => Kind::File,
+        "/" => Kind::Dir,
+        "@" => Kind::Symlink,
+        "|" => Kind::Fifo,
+        "=" => Kind::Socket,
+        "C" => Kind::CharDevice,
+        "B" => Kind::BlockDevice,
+        ">" | "P" | "?" => Kind::Unknown,
+        _ => return None,
+    })
+}
+
+/// `zfs diff` writes every byte outside `!`..`~`, and the backslash, as `\` and 4 octal digits.
+pub fn unescape(field: &str) -> Vec<u8> {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 < b.len() + 1 {
+            let digits = &b[i + 1..(i + 5).min(b.len())];
+            if digits.len() == 4 && digits.iter().all(|c| (b'0'..=b'7').contains(c)) {
+                let v = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                out.push(v as u8);
+                i += 5;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Parses the output of `zfs diff -H [-F]` for a dataset mounted at `mount_point`; paths come
+/// back relative to it. Lines that are not understood are returned as errors.
+pub fn parse(text: &[u8], mount_point: &Path) -> (Vec<Line>, Vec<String>) {
+    let (mut lines, mut bad) = (Vec::new(), Vec::new());
+    for raw in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let raw = String::from_utf8_lossy(raw);
+        let mut fields: Vec<&str> = raw.split('\t').collect();
+        // -t puts a timestamp first.
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('.') && f.trim().parse::<f64>().is_ok())
+        {
+            fields.remove(0);
+        }
+        let change = match fields.first().and_then(|f| f.chars().next()) {
+            Some(c @ ('+' | '-' | 'M' | 'R')) if fields[0].len() == 1 => c,
+            _ => {
+                bad.push(format!("unexpected zfs diff line {raw:?}"));
+                continue;
+            }
+        };
+        let mut rest = &fields[1..];
+        let kind = rest.first().and_then(|f| kind_of(f));
+        if kind.is_some() {
+            rest = &rest[1..];
+        }
+        // A link-count change ends with "(+1)" / "(-1)".
+        if rest.len() > 1
+            && rest
+                .last()
+                .is_some_and(|l| l.starts_with('(') && l.ends_with(')'))
+        {
+            rest = &rest[..rest.len() - 1];
+        }
+        let rel = |f: &str| -> Option<PathBuf> {
+            let p = PathBuf::from(OsStr::from_bytes(&unescape(f)));
+            p.strip_prefix(mount_point).ok().map(Path::to_path_buf)
+        };
+        let (path, to) = match (change, rest) {
+            ('R', [from, to]) => (rel(from), Some(rel(to))),
+            (_, [p]) => (rel(p), None),
+            _ => {
+                bad.push(format!("unexpected zfs diff line {raw:?}"));
+                continue;
+            }
+        };
+        match (path, to) {
+            (Some(path), None) => lines.push(Line {
+                change,
+                kind,
+                path,
+                to: None,
+            }),
+            (Some(path), Some(Some(to))) => lines.push(Line {
+                change,
+                kind,
+                path,
+                to: Some(to),
+            }),
+            _ => bad.push(format!(
+                "zfs diff line {raw:?} is outside the mount point {}",
+                mount_point.display()
+            )),
+        }
+    }
+    (lines, bad)
+}
+
+/// Every path a line names, and each of their ancestors: the subtrees that may differ.
+pub fn dirty(lines: &[Line]) -> HashSet<PathBuf> {
+    let mut set = HashSet::new();
+    for l in lines {
+        for p in std::iter::once(&l.path).chain(l.to.as_ref()) {
+            for a in p.ancestors() {
+                if !set.insert(a.to_path_buf()) {
+                    break;
+                }
+            }
+        }
+    }
+    set
+}
+
+/// The lines mapped one to one (no snapshot to look at): `+` created, `-` deleted, `M` of a
+/// non-directory modified, `R` deleted at the old path and created at the new one (a renamed
+/// directory's contents are listed from the live side).
+pub fn normalise(lines: &[Line], filter: &Filter, live: Option<&rustix::fd::OwnedFd>) -> Diff {
+    let mut d = Diff::default();
+    let stat = |rel: &Path| -> Option<walk::Meta> {
+        let live = live?;
+        let c = std::ffi::CString::new(rel.as_os_str().as_bytes()).ok()?;
+        walk::stat_at(rustix::fd::AsFd::as_fd(live), &c)
+            .ok()
+            .flatten()
+    };
+    let link = |rel: &Path| -> Option<Vec<u8>> {
+        let live = live?;
+        rustix::fs::readlinkat(live, rel, Vec::new())
+            .ok()
+            .map(|t| t.into_bytes())
+    };
+    let push = |d: &mut Diff, path: &Path, change: Change, kind: Option<Kind>| {
+        if leaves_out(filter, path, d) {
+            return;
+        }
+        let meta = if change == Change::Deleted {
+            None
+        } else {
+            stat(path)
+        };
+        let kind = meta.map(|m| m.kind).or(kind).unwrap_or(Kind::Unknown);
+        let target = (kind == Kind::Symlink && change != Change::Deleted)
+            .then(|| link(path))
+            .flatten();
+        if filter.recreated_link(path, kind, target.as_deref()) {
+            d.recreated += 1;
+            return;
+        }
+        d.entries.push(Entry {
+            path: path.to_path_buf(),
+            change,
+            kind,
+            was: None,
+            size: meta
+                .filter(|m| matches!(m.kind, Kind::File | Kind::Symlink))
+                .map_or(0, |m| m.size),
+            what: Vec::new(),
+            target,
+            subvolume: false,
+        });
+    };
+    for l in lines {
+        match (l.change, &l.to) {
+            ('+', _) => push(&mut d, &l.path, Change::Created, l.kind),
+            ('-', _) => push(&mut d, &l.path, Change::Deleted, l.kind),
+            ('M', _) if l.kind == Some(Kind::Dir) => {}
+            ('M', _) => push(&mut d, &l.path, Change::Modified, l.kind),
+            ('R', Some(to)) => {
+                push(&mut d, &l.path, Change::Deleted, l.kind);
+                push(&mut d, to, Change::Created, l.kind);
+                if let (Some(live), Some(Kind::Dir)) = (live, stat(to).map(|m| m.kind)) {
+                    if let Ok(fd) = open_rel(live, to) {
+                        let mut w = Walker::new(filter);
+                        w.live_mount = walk::mount_id(live);
+                        let sub = w.compare(&fd, None);
+                        d.entries.extend(
+                            sub.entries
+                                .into_iter()
+                                .filter(|e| !e.path.as_os_str().is_empty())
+                                .map(|mut e| {
+                                    e.path = to.join(&e.path);
+                                    e
+                                }),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    d.notes.push("the snapshot cannot be read (no .zfs/snapshot): zfs diff's lines are listed as they are; the old contents of renamed directories and directory mode or owner changes are not shown".into());
+    d.sort();
+    d
+}
+
+fn open_rel(dir: &rustix::fd::OwnedFd, rel: &Path) -> rustix::io::Result<rustix::fd::OwnedFd> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    openat2(
+        dir,
+        rel,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
+    )
+}
+
+/// Whether the filter leaves out `rel` or a directory above it (recording mount points and
+/// persisted paths, and counting what NixOS recreates).
+fn leaves_out(filter: &Filter, rel: &Path, d: &mut Diff) -> bool {
+    let mut chain: Vec<&Path> = rel
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .collect();
+    chain.reverse();
+    for a in chain {
+        if let Some(r) = filter.excluded(a) {
+            d.left_out.push((a.to_path_buf(), r));
+            return true;
+        }
+        if filter.recreated_path(a) {
+            d.recreated += 1;
+            return true;
+        }
+    }
+    false
+}
+
+pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
+    let Target::Zfs {
+        dataset,
+        snapshot,
+        zfs_command,
+        live,
+    } = t
+    else {
+        unreachable!("called for ZFS targets")
+    };
+    let mounts = mountinfo::read();
+    let mount_point = match live {
+        Some(p) => p.clone(),
+        None => mount_point(dataset, zfs_command, &mounts)?,
+    };
+    let live_fd = walk::open_path(&mount_point).map_err(|e| {
+        Error::io(
+            format!("opening {dataset}'s mount point {}", mount_point.display()),
+            e,
+        )
+    })?;
+    let mut filter = base_filter(opts, &live_fd)?;
+    for (rel, _) in mountinfo::below(&mounts, &mount_point) {
+        filter.exclude(rel, Reason::MountPoint);
+    }
+    let snap_dir = mount_point.join(".zfs/snapshot").join(snapshot);
+    let blank_fd = walk::open_path(&snap_dir).ok();
+    let full = format!("{dataset}@{snapshot}");
+    let out = Command::new(zfs_command)
+        .args(["diff", "-H", "-F", &full])
+        .output()
+        .map_err(|e| Error::io(format!("running {}", zfs_command.display()), e))?;
+    let mut notes = Vec::new();
+    let mut diff = if out.status.success() {
+        let (lines, bad) = parse(&out.stdout, &mount_point);
+        if !bad.is_empty() {
+            return Err(Error::runtime(format!(
+                "cannot read zfs diff's output: {}",
+                bad.join("; ")
+            )));
+        }
+        match &blank_fd {
+            Some(blank) => {
+                let dirty = dirty(&lines);
+                let mut w = Walker::new(&filter);
+                w.live_mount = walk::mount_id(&live_fd);
+                w.hint = Some(Hint { dirty: &dirty });
+                w.hidden_at_root = &[".zfs"];
+                notes.push(format!(
+                    "zfs diff named {} changed objects; compared them with {}",
+                    lines.len(),
+                    snap_dir.display()
+                ));
+                w.compare(&live_fd, Some(blank))
+            }
+            None => normalise(&lines, &filter, Some(&live_fd)),
+        }
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let Some(blank) = &blank_fd else {
+            return Err(Error::runtime(format!(
+                "`{} diff -H -F {full}` failed ({err}) and {} cannot be read: this zfs cannot show what the next boot erases (zfs-fuse has neither zfs diff nor .zfs); list it with --root {} instead if nothing survives",
+                zfs_command.display(),
+                snap_dir.display(),
+                mount_point.display()
+            )));
+        };
+        notes.push(format!(
+            "zfs diff failed ({err}): compared the whole tree with {}",
+            snap_dir.display()
+        ));
+        let mut w = Walker::new(&filter);
+        w.live_mount = walk::mount_id(&live_fd);
+        w.hidden_at_root = &[".zfs"];
+        w.compare(&live_fd, Some(blank))
+    };
+    diff.notes.extend(notes);
+    Ok(Outcome {
+        diff,
+        title: format!(
+            "zfs {dataset} (mounted at {}) against @{snapshot}",
+            mount_point.display()
+        ),
+        target: json!({
+            "filesystem": "zfs",
+            "dataset": dataset,
+            "snapshot": snapshot,
+            "mount_point": mount_point.to_string_lossy(),
+        }),
+    })
+}
+
+/// Where the dataset is mounted: from the mount table, else its `mountpoint` property.
+fn mount_point(dataset: &str, zfs: &Path, mounts: &[mountinfo::Mount]) -> Result<PathBuf> {
+    if let Some(m) = mounts
+        .iter()
+        .find(|m| (m.fstype == "zfs" || m.fstype == "fuse.zfs") && m.source == dataset)
+    {
+        return Ok(m.mount_point.clone());
+    }
+    let out = Command::new(zfs)
+        .args(["get", "-H", "-o", "value", "mountpoint", dataset])
+        .output()
+        .map_err(|e| Error::io(format!("running {}", zfs.display()), e))?;
+    let value = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() && value.starts_with('/') {
+        return Ok(PathBuf::from(value));
+    }
+    Err(Error::runtime(format!(
+        "{dataset} is not mounted (mountpoint {value:?}): zfs diff needs it mounted; give its mount point with --root PATH"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_octal_bytes() {
+        assert_eq!(unescape(r"/a\0040b"), b"/a b");
+        assert_eq!(unescape(r"/nl\0012x"), b"/nl\nx");
+        assert_eq!(unescape(r"/back\0134slash"), b"/back\\slash");
+        assert_eq!(unescape(r"/caf\0303\0251"), "/caf\u{e9}".as_bytes());
+        assert_eq!(unescape(r"/short\01"), b"/short\\01");
+    }
+
+    #[test]
+    fn parses_every_line_shape() {
+        let text = b"+\tF\t/mnt/r/etc/new\\0040file\n\
+-\t/\t/mnt/r/old\n\
+M\t/\t/mnt/r/etc\n\
+R\tF\t/mnt/r/a\t/mnt/r/b\n\
+M\tF\t/mnt/r/etc/hosts\t(+1)\n\
+1700000000.123456789\t+\t@\t/mnt/r/link\n";
+        let (lines, bad) = parse(text, Path::new("/mnt/r"));
+        assert!(bad.is_empty(), "{bad:?}");
+        let shapes: Vec<(char, Option<Kind>, String, Option<String>)> = lines
+            .iter()
+            .map(|l| {
+                (
+                    l.change,
+                    l.kind,
+                    l.path.display().to_string(),
+                    l.to.as_ref().map(|t| t.display().to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            vec![
+                ('+', Some(Kind::File), "etc/new file".into(), None),
+                ('-', Some(Kind::Dir), "old".into(), None),
+                ('M', Some(Kind::Dir), "etc".into(), None),
+                ('R', Some(Kind::File), "a".into(), Some("b".into())),
+                ('M', Some(Kind::File), "etc/hosts".into(), None),
+                ('+', Some(Kind::Symlink), "link".into(), None),
+            ]
+        );
+        let (_, bad) = parse(b"X\tF\t/mnt/r/x\n+\tF\t/elsewhere\n", Path::new("/mnt/r"));
+        assert_eq!(bad.len(), 2, "{bad:?}");
+    }
+
+    #[test]
+    fn dirty_set_holds_ancestors() {
+        let (lines, _) = parse(b"M\tF\t/m/a/b/c\nR\t/\t/m/x\t/m/y/z\n", Path::new("/m"));
+        let d = dirty(&lines);
+        for p in ["", "a", "a/b", "a/b/c", "x", "y", "y/z"] {
+            assert!(d.contains(Path::new(p)), "{p}");
+        }
+        assert_eq!(d.len(), 7);
+    }
+}
