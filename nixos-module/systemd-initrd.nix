@@ -49,7 +49,13 @@ in
 
     boot.initrd.systemd.services.blankroot = {
       description = "Put / back to a blank snapshot (blankroot)";
-      unitConfig.DefaultDependencies = false;
+      unitConfig = {
+        DefaultDependencies = false;
+        # One run per boot: the isolate to initrd-switch-root.target starts a *failed* oneshot
+        # again, with /sysroot mounted (found by the qemu boot tests). The binary writes this
+        # record on every run.
+        ConditionPathExists = "!/run/blankroot/status.json";
+      };
       requires = deviceUnit ++ importUnit;
       after =
         deviceUnit

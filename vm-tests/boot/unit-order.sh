@@ -1,0 +1,165 @@
+#!/bin/bash
+# The dracut module's blankroot.service must be ordered like the unit the NixOS module generates.
+#
+#   vm-tests/boot/unit-order.sh      (no root, no VM; part of run.sh as the scenario unit-order)
+#
+# 1. With vm-tests/golden/btrfs-luks.unit (made by the NixOS module's tests for seed 002), renders
+#    the dracut unit for the same system (unit-order/btrfs-luks.conf) and compares every ordering
+#    and dependency directive, plus the rollback arguments. Without the golden file, compares with
+#    the shape written down in dracut/90blankroot/blankroot-unit.sh.
+# 2. The failure policies and ZFS: the directives each must produce.
+# 3. Broken configurations are refused (exit 2) instead of giving an initramfs without a rollback.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+render=$repo/dracut/90blankroot/blankroot-unit.sh
+golden=${BLANKROOT_GOLDEN_UNIT:-$repo/vm-tests/golden/btrfs-luks.unit}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+pass=0 fail=0
+ok() {
+	pass=$((pass + 1))
+	echo "ok   $*"
+}
+bad() {
+	fail=$((fail + 1))
+	echo "FAIL $*"
+}
+
+# The directives that decide when and whether the unit runs, one "Key=value" per line, sorted;
+# booleans normalised (NixOS writes true/false, dracut users write yes/no).
+directives() {
+	awk '
+		/^[[:space:]]*[#;]/ { next }
+		/^[A-Za-z]+=/ {
+			k = substr($0, 1, index($0, "=") - 1); v = substr($0, index($0, "=") + 1)
+			if (k !~ /^(DefaultDependencies|Requires|Requisite|BindsTo|Wants|After|Before|Conflicts|PartOf|Type|RemainAfterExit|TimeoutStartSec|WantedBy|RequiredBy)$/) next
+			n = split(v, w, /[[:space:]]+/)
+			for (i = 1; i <= n; i++) {
+				if (w[i] == "") continue
+				x = w[i]
+				if (x ~ /^(true|yes|on|1)$/) x = "yes"
+				if (x ~ /^(false|no|off|0)$/) x = "no"
+				print k "=" x
+			}
+		}' "$1" | sort -u
+}
+
+# The words after `blankroot rollback` in ExecStart, unquoted, one a line.
+rollback_args() {
+	sed -n 's/^ExecStart=[^ ]*blankroot rollback //p' "$1" | tr -d '"' | tr ' ' '\n' | grep .
+}
+
+compare() { # compare NAME WANT_FILE GOT_FILE
+	if diff -u "$2" "$3" >"$tmp/diff"; then
+		ok "$1"
+	else
+		bad "$1 (- expected, + dracut unit):"
+		sed -n '3,$p' "$tmp/diff" | grep '^[-+]' | sed 's/^/       /'
+	fi
+}
+
+# --- 1. the same system as the golden unit ------------------------------------------------------
+bash "$render" "$here/unit-order/btrfs-luks.conf" >"$tmp/dracut.unit"
+directives "$tmp/dracut.unit" >"$tmp/got"
+if [[ -f $golden ]]; then
+	directives "$golden" >"$tmp/want"
+	compare "ordering of the dracut unit = $(basename "$golden") (NixOS module, seed 002)" "$tmp/want" "$tmp/got"
+	rollback_args "$golden" >"$tmp/want-args"
+	rollback_args "$tmp/dracut.unit" >"$tmp/got-args"
+	compare "rollback arguments of the dracut unit = $(basename "$golden")" "$tmp/want-args" "$tmp/got-args"
+	source="golden file"
+else
+	cat >"$tmp/want" <<'EOF'
+After=dev-disk-by\x2duuid-b79d3c8b\x2dd511\x2d4d66\x2da5e0\x2d641a75440ada.device
+After=local-fs-pre.target
+After=systemd-cryptsetup@enc.service
+After=systemd-hibernate-resume.service
+After=systemd-modules-load.service
+Before=shutdown.target
+Before=sysroot-nix.mount
+Before=sysroot-persist.mount
+Before=sysroot-var-log.mount
+Before=sysroot.mount
+Conflicts=shutdown.target
+DefaultDependencies=no
+RemainAfterExit=yes
+Requires=dev-disk-by\x2duuid-b79d3c8b\x2dd511\x2d4d66\x2da5e0\x2d641a75440ada.device
+TimeoutStartSec=10min
+Type=oneshot
+WantedBy=initrd.target
+WantedBy=sysroot.mount
+EOF
+	compare "ordering of the dracut unit = the documented shape (no golden file at $golden)" "$tmp/want" "$tmp/got"
+	source="documented shape"
+fi
+
+# --- 2. failure policies and ZFS ----------------------------------------------------------------
+has() { # has UNIT DIRECTIVE...: each Key=value is present
+	local u=$1 d
+	shift
+	for d in "$@"; do
+		grep -qxF "$d" <(directives "$u") || return 1
+	done
+}
+hasnt() {
+	local u=$1 d
+	shift
+	for d in "$@"; do
+		grep -qxF "$d" <(directives "$u") && return 1
+	done
+	return 0
+}
+
+sed 's/^BLANKROOT_ON_FAILURE=.*/BLANKROOT_ON_FAILURE=stop/' "$here/unit-order/btrfs-luks.conf" >"$tmp/stop.conf"
+bash "$render" "$tmp/stop.conf" >"$tmp/stop.unit"
+if has "$tmp/stop.unit" RequiredBy=sysroot.mount RequiredBy=initrd.target &&
+	hasnt "$tmp/stop.unit" WantedBy=sysroot.mount WantedBy=initrd.target; then
+	ok "stop policy: RequiredBy=sysroot.mount initrd.target"
+else
+	bad "stop policy: want RequiredBy=sysroot.mount initrd.target and no WantedBy"
+fi
+
+cat >"$tmp/luks-mapper.conf" <<'EOF'
+BLANKROOT_ARGS="--device /dev/mapper/cryptroot --blank root-blank"
+EOF
+bash "$render" "$tmp/luks-mapper.conf" >"$tmp/mapper.unit"
+if has "$tmp/mapper.unit" Requires=dev-mapper-cryptroot.device After=dev-mapper-cryptroot.device \
+	After=systemd-cryptsetup@cryptroot.service Before=sysroot.mount WantedBy=initrd.target; then
+	ok "/dev/mapper/NAME: requires its device unit, after systemd-cryptsetup@NAME.service"
+else
+	bad "/dev/mapper/NAME: $(directives "$tmp/mapper.unit" | tr '\n' ' ')"
+fi
+
+cat >"$tmp/zfs.conf" <<'EOF'
+BLANKROOT_ARGS="--dataset rpool/local/root --snapshot blank"
+BLANKROOT_CRYPTTAB_NAMES="cryptpool"
+EOF
+bash "$render" "$tmp/zfs.conf" >"$tmp/zfs.unit"
+if has "$tmp/zfs.unit" Requires=zfs-import.target After=zfs-import.target After=zfs-import-scan.service \
+	After=zfs-import-cache.service After=systemd-cryptsetup@cryptpool.service Before=sysroot.mount &&
+	! grep -q '\.device' "$tmp/zfs.unit"; then
+	ok "ZFS: requires and follows zfs-dracut's pool import, no device unit"
+else
+	bad "ZFS: $(directives "$tmp/zfs.unit" | tr '\n' ' ')"
+fi
+
+# --- 3. broken configurations -------------------------------------------------------------------
+refused() { # refused NAME CONFIG-TEXT
+	printf '%s\n' "$2" >"$tmp/broken.conf"
+	local rc=0
+	bash "$render" "$tmp/broken.conf" >/dev/null 2>"$tmp/err" || rc=$?
+	if ((rc == 2)); then ok "refused: $1 ($(head -n1 "$tmp/err" | sed 's/^blankroot-unit: [^:]*: //'))"; else bad "not refused (exit $rc): $1"; fi
+}
+refused "no arguments" 'BLANKROOT_ARGS='
+refused "unknown failure policy" 'BLANKROOT_ARGS="--device /dev/vda2 --empty"
+BLANKROOT_ON_FAILURE=ignore'
+refused "neither --device nor --dataset" 'BLANKROOT_ARGS="--blank root-blank"'
+refused "device not under /dev" 'BLANKROOT_ARGS="--device UUID=1234 --blank root-blank"'
+refused "quotes in the arguments" 'BLANKROOT_ARGS="--device /dev/vda2 --protect \"my home\""'
+if bash "$render" "$tmp/missing.conf" >/dev/null 2>&1; then bad "a missing config is not refused"; else ok "refused: missing config file"; fi
+
+echo "unit-order ($source): $pass passed, $fail failed"
+((fail == 0))
