@@ -21,6 +21,7 @@ use crate::names::Name;
 use crate::plan::{self, Source};
 use crate::probe::{self, Found};
 use crate::rollback::{self, Target};
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default)]
@@ -44,19 +45,19 @@ impl Verdict {
     pub fn render(&self) -> String {
         let mut out = format!("blankroot check: {}\n", self.title);
         for n in &self.notes {
-            out += &format!("  note: {n}\n");
+            let _ = writeln!(out, "  note: {n}");
         }
         if !self.plan.is_empty() {
             out += "  the next boot's rollback would:\n";
             for line in self.plan.lines() {
-                out += &format!("    {line}\n");
+                let _ = writeln!(out, "    {line}");
             }
         }
         for w in &self.warnings {
-            out += &format!("  warning: {w}\n");
+            let _ = writeln!(out, "  warning: {w}");
         }
         for p in &self.problems {
-            out += &format!("  PROBLEM: {p}\n");
+            let _ = writeln!(out, "  PROBLEM: {p}");
         }
         out += &match (self.problems.len(), self.warnings.len()) {
             (0, 0) => "verdict: OK: the next boot's rollback will go through\n".to_string(),

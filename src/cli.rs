@@ -454,10 +454,7 @@ fn status_command(args: &StatusArgs, host: &Host) -> u8 {
     };
     let boot = host.boot_id();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&record).expect("serialisable")
-        );
+        println!("{}", record.to_json());
     } else {
         print!("{}", record.render(boot.as_deref()));
     }

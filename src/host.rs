@@ -2,7 +2,7 @@
 //! the logic can be tested on fixtures.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Kernel command-line switch that turns blankroot off for one boot.
 pub const KILL_SWITCH: &str = "rd.blankroot";
@@ -80,6 +80,30 @@ fn words(line: &str) -> Vec<String> {
     out
 }
 
+/// Creates `path` and the directories above it that are missing, new ones with `mode` (less the
+/// umask): what `std::fs::DirBuilder::recursive` does, with less code in the binary.
+pub fn create_dirs(path: &Path, mode: u32) -> std::io::Result<()> {
+    use rustix::fs::{mkdir, Mode};
+    use rustix::io::Errno;
+    let make = |p: &Path| match mkdir(p, Mode::from_raw_mode(mode)) {
+        Ok(()) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(_) if p.is_dir() => Ok(true),
+        Err(e) => Err(std::io::Error::from(e)),
+    };
+    if path.as_os_str().is_empty() || make(path)? {
+        return Ok(());
+    }
+    match path.parent() {
+        Some(parent) => create_dirs(parent, mode)?,
+        None => return Err(std::io::Error::other("failed to create whole tree")),
+    }
+    match mkdir(path, Mode::from_raw_mode(mode)) {
+        Err(_) if path.is_dir() => Ok(()),
+        r => r.map_err(std::io::Error::from),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +117,19 @@ mod tests {
         }
         let host = Host::at(dir.path());
         (dir, host)
+    }
+
+    #[test]
+    fn creates_missing_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        create_dirs(&deep, 0o755).unwrap();
+        assert!(deep.is_dir());
+        create_dirs(&deep, 0o755).unwrap();
+        create_dirs(Path::new(""), 0o755).unwrap();
+        fs::write(dir.path().join("file"), "").unwrap();
+        assert!(create_dirs(&dir.path().join("file"), 0o755).is_err());
+        assert!(create_dirs(&dir.path().join("file/x"), 0o755).is_err());
     }
 
     #[test]

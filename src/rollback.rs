@@ -76,11 +76,10 @@ fn btrfs_config(a: &RollbackArgs) -> Result<plan::Config> {
             })
         })
         .transpose()?;
-    let protect = a
-        .protect
-        .iter()
-        .map(|p| Name::parse("--protect", p))
-        .collect::<Result<Vec<_>>>()?;
+    let mut protect = Vec::new();
+    for p in &a.protect {
+        protect.push(Name::parse("--protect", p)?);
+    }
     let config = plan::Config {
         root,
         source,
@@ -166,7 +165,7 @@ pub fn run(args: &RollbackArgs, host: &Host) -> u8 {
                 log::info!(
                     "done: {} in {} ms",
                     status.target.as_deref().unwrap_or("root"),
-                    clock.elapsed().as_millis()
+                    clock.elapsed().as_millis() as u64
                 );
             }
             0

@@ -24,10 +24,7 @@ pub struct TopMount {
 impl TopMount {
     pub fn mount(device: &Path, read_only: bool) -> Result<TopMount> {
         let base = Path::new(RUNTIME_DIR);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(base)
+        crate::host::create_dirs(base, 0o755)
             .map_err(|e| Error::io(format!("creating {RUNTIME_DIR}"), e))?;
         let dir = (0..1000)
             .map(|n| base.join(format!("top.{}.{n}", std::process::id())))
@@ -97,14 +94,16 @@ impl TopMount {
         else {
             return Vec::new();
         };
-        lines
-            .iter()
-            .filter(|f| f.len() > 4 && f[2] == dev && f[4] != ours)
-            .map(|f| Mounted {
-                fs_path: f[3].trim_start_matches('/').to_string(),
-                mountpoint: f[4].clone(),
-            })
-            .collect()
+        let mut found = Vec::new();
+        for f in &lines {
+            if f.len() > 4 && f[2] == dev && f[4] != ours {
+                found.push(Mounted {
+                    fs_path: f[3].trim_start_matches('/').to_string(),
+                    mountpoint: f[4].clone(),
+                });
+            }
+        }
+        found
     }
 
     /// Commits the transaction and unmounts. When this is the filesystem's only mount, the

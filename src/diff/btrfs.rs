@@ -12,7 +12,6 @@ use crate::names::Name;
 use crate::plan::Entry;
 use crate::probe::{self, Found};
 use rustix::fd::OwnedFd;
-use serde_json::json;
 use std::path::Path;
 
 pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
@@ -115,13 +114,16 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
             "btrfs {}: subvolume {root} against {against}",
             device.display()
         ),
-        target: json!({
-            "filesystem": "btrfs",
-            "device": device.to_string_lossy(),
-            "subvolume": root.to_string(),
-            "blank": blank_name,
-            "live": live.as_ref().map(|p| p.to_string_lossy().into_owned()),
-        }),
+        target: super::target_json(&[
+            ("blank", blank_name.as_deref()),
+            ("device", Some(&device.to_string_lossy())),
+            ("filesystem", Some("btrfs")),
+            (
+                "live",
+                live.as_ref().map(|p| p.to_string_lossy()).as_deref(),
+            ),
+            ("subvolume", Some(&root.to_string())),
+        ]),
     })
 }
 
@@ -159,12 +161,18 @@ fn exclude_mounts(
             ));
         }
     }
-    let live: Vec<&mountinfo::Mount> = mounts
-        .iter()
-        .filter(|m| m.dev == ours.dev && m.fs_root == root_path)
-        .collect();
     // The mount on `/` if there is one, else the first.
-    let Some(at) = live.iter().min_by_key(|m| m.mount_point != Path::new("/")) else {
+    let mut live = None;
+    for m in mounts {
+        if m.dev == ours.dev && m.fs_root == root_path {
+            if m.mount_point == Path::new("/") {
+                live = Some(m);
+                break;
+            }
+            live = live.or(Some(m));
+        }
+    }
+    let Some(at) = live else {
         notes.push(format!(
             "the root subvolume {root} is not mounted: no mount point is left out"
         ));

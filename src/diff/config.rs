@@ -2,18 +2,17 @@
 //! `{"args": ["--device", "/dev/...", ...the rollback options...], "persisted": ["/etc/nixos", ...]}`.
 
 use crate::error::{Error, Result};
-use serde::Deserialize;
+use crate::json;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "/etc/blankroot/config.json";
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+/// Other members of the object are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     /// The rollback's options, parsed by the rollback's own parser.
-    #[serde(default)]
     pub args: Vec<String>,
     /// Absolute paths that survive a boot.
-    #[serde(default)]
     pub persisted: Vec<String>,
 }
 
@@ -24,11 +23,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             path.display()
         ))
     };
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-    if !value.is_object() {
+    let value = json::parse(text).map_err(bad)?;
+    if !matches!(value, json::Value::Object(_)) {
         return Err(bad("not a JSON object".into()));
     }
-    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    let mut c = Config::default();
+    json::record(&value, &[], &mut |k, v| {
+        let list = match k {
+            "args" => &mut c.args,
+            "persisted" => &mut c.persisted,
+            _ => return Ok(false),
+        };
+        *list = json::strings(k, v)?;
+        Ok(true)
+    })
+    .map_err(bad)?;
+    Ok(c)
 }
 
 /// A configuration named on the command line: it must exist.
@@ -64,5 +74,15 @@ mod tests {
         assert_eq!(c.persisted, ["/etc/nixos"]);
         assert_eq!(parse(p, "[]").unwrap_err().exit_code(), 2);
         assert_eq!(parse(p, r#"{"args": "x"}"#).unwrap_err().exit_code(), 2);
+        assert_eq!(parse(p, r#"{"args": [1]}"#).unwrap_err().exit_code(), 2);
+        assert_eq!(parse(p, r#"{"args": null}"#).unwrap_err().exit_code(), 2);
+        assert_eq!(parse(p, "{} x").unwrap_err().exit_code(), 2);
+        assert_eq!(parse(p, "{}").unwrap(), Config::default());
+        let e = parse(p, r#"{"args": [], "args": []}"#).unwrap_err();
+        assert!(
+            e.message.contains("duplicate field `args`"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -16,7 +16,7 @@
 
 use super::model::{Kind, Reason};
 use crate::error::{Error, Result};
-use std::collections::{HashMap, HashSet};
+use crate::json::Value;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -48,30 +48,45 @@ const LINK_TARGETS: &[&[u8]] = &[
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// Paths (relative to the root) not looked into, and why.
-    pub excluded: HashMap<PathBuf, Reason>,
+    /// Paths (relative to the root) not looked into, and why; sorted by path.
+    pub excluded: Vec<(PathBuf, Reason)>,
     /// List what NixOS recreates at every boot too.
     pub include_nix_managed: bool,
-    /// Files the activation script copied into /etc (`etc/...`), from the live `/etc/.clean`.
-    pub etc_copies: HashSet<PathBuf>,
+    /// Files the activation script copied into /etc (`etc/...`), from the live `/etc/.clean`;
+    /// sorted.
+    pub etc_copies: Vec<PathBuf>,
+}
+
+/// Where `rel` is or would be in a list sorted by path (paths compare component by component,
+/// so `a/b`, `a//b` and `a/b/` are one path).
+fn find<T>(
+    list: &[T],
+    path: impl Fn(&T) -> &Path,
+    rel: &Path,
+) -> std::result::Result<usize, usize> {
+    list.binary_search_by(|item| path(item).cmp(rel))
 }
 
 impl Filter {
     pub fn excluded(&self, rel: &Path) -> Option<Reason> {
-        self.excluded.get(rel).copied()
+        find(&self.excluded, |e| &e.0, rel)
+            .ok()
+            .map(|i| self.excluded[i].1)
     }
 
     pub fn exclude(&mut self, rel: PathBuf, reason: Reason) {
         // A persisted path under a mount point is already covered; keep the first reason given
         // for the same path (mount points are added first).
-        self.excluded.entry(rel).or_insert(reason);
+        if let Err(i) = find(&self.excluded, |e| &e.0, &rel) {
+            self.excluded.insert(i, (rel, reason));
+        }
     }
 
     /// Whether anything in directory `dir` could be left out by its path (else the per-entry
     /// checks are skipped).
     pub fn watches(&self, dir: &Path) -> bool {
         let below = |p: &Path| p != dir && p.starts_with(dir);
-        self.excluded.keys().any(|k| below(k))
+        self.excluded.iter().any(|k| below(&k.0))
             || (!self.include_nix_managed
                 && (RECREATED.iter().any(|r| below(Path::new(r)))
                     || self.etc_copies.iter().any(|k| below(k))))
@@ -80,7 +95,8 @@ impl Filter {
     /// Recreated at boot by its name alone (the whole subtree).
     pub fn recreated_path(&self, rel: &Path) -> bool {
         !self.include_nix_managed
-            && (RECREATED.iter().any(|r| rel == Path::new(r)) || self.etc_copies.contains(rel))
+            && (RECREATED.iter().any(|r| rel == Path::new(r))
+                || find(&self.etc_copies, |p| p, rel).is_ok())
     }
 
     /// A symlink NixOS makes at activation.
@@ -103,7 +119,10 @@ impl Filter {
                 continue;
             }
             if let Ok(rel) = relative("/etc/.clean", Path::new(OsStr::from_bytes(line))) {
-                self.etc_copies.insert(Path::new("etc").join(rel));
+                let path = Path::new("etc").join(rel);
+                if let Err(i) = find(&self.etc_copies, |p| p, &path) {
+                    self.etc_copies.insert(i, path);
+                }
             }
         }
     }
@@ -150,11 +169,11 @@ fn relative(what: &str, p: &Path) -> Result<PathBuf> {
 pub fn parse_persisted_file(name: &Path, text: &str) -> Result<Vec<PathBuf>> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let value: serde_json::Value = serde_json::from_str(text)
+        let value = crate::json::parse(text)
             .map_err(|e| Error::usage(format!("{}: not valid JSON: {e}", name.display())))?;
         let list = match &value {
-            serde_json::Value::Array(a) => Some(a),
-            serde_json::Value::Object(o) => o.get("persisted").and_then(|v| v.as_array()),
+            Value::Array(a) => Some(&a[..]),
+            Value::Object(_) => value.get("persisted").and_then(Value::as_array),
             _ => None,
         };
         let list = list.ok_or_else(|| {
@@ -163,21 +182,26 @@ pub fn parse_persisted_file(name: &Path, text: &str) -> Result<Vec<PathBuf>> {
                 name.display()
             ))
         })?;
-        return list
-            .iter()
-            .map(|v| {
-                v.as_str().map(PathBuf::from).ok_or_else(|| {
-                    Error::usage(format!("{}: {v} is not a path string", name.display()))
-                })
-            })
-            .collect();
+        let mut paths = Vec::new();
+        for v in list {
+            let Some(p) = v.as_str() else {
+                return Err(Error::usage(format!(
+                    "{}: {} is not a path string",
+                    name.display(),
+                    v.compact()
+                )));
+            };
+            paths.push(PathBuf::from(p));
+        }
+        return Ok(paths);
     }
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(PathBuf::from)
-        .collect())
+    let mut paths = Vec::new();
+    for l in text.lines().map(str::trim) {
+        if !l.is_empty() && !l.starts_with('#') {
+            paths.push(PathBuf::from(l));
+        }
+    }
+    Ok(paths)
 }
 
 #[cfg(test)]

@@ -77,6 +77,12 @@ impl Table {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+
+    /// Keys come in order; sorted anyway so lookups never depend on it.
+    fn sorted(mut self) -> Table {
+        crate::sort::sort_by(&mut self.items, |a, b| a.0.cmp(&b.0));
+        self
+    }
 }
 
 /// The inode table of subvolume `tree_id` (`fd`: anything on the filesystem). Needs
@@ -106,11 +112,7 @@ pub fn load(fd: BorrowedFd<'_>, tree_id: u64) -> rustix::io::Result<Table> {
         unsafe { ioctl(fd, Updater::<IOC_TREE_SEARCH_V2, SearchV2>::new(&mut args)) }?;
         let n = args.head.key.nr_items;
         if n == 0 {
-            // Keys come in order; sort anyway so lookups never depend on it.
-            if !out.items.windows(2).all(|w| w[0].0 < w[1].0) {
-                out.items.sort_unstable_by_key(|(i, _)| *i);
-            }
-            return Ok(out);
+            return Ok(out.sorted());
         }
         let mut at = 0usize;
         let mut last = (0u64, 0u32, 0u64);
@@ -138,8 +140,7 @@ pub fn load(fd: BorrowedFd<'_>, tree_id: u64) -> rustix::io::Result<Table> {
         } else if o < u64::MAX {
             (o + 1, INODE_ITEM_KEY, 0)
         } else {
-            out.items.sort_unstable_by_key(|(i, _)| *i);
-            return Ok(out);
+            return Ok(out.sorted());
         };
     }
 }

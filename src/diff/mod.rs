@@ -79,7 +79,27 @@ pub struct Options {
 pub struct Outcome {
     pub diff: Diff,
     pub title: String,
-    pub target: serde_json::Value,
+    /// What was compared, for `--json`: a JSON object on one line (see `target_json`).
+    pub target: String,
+}
+
+/// The `"target"` object of `--json`: string members (null when `None`). The members are given
+/// in name order, the order they have always been written in.
+pub fn target_json(members: &[(&str, Option<&str>)]) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        crate::json::write_str(&mut out, k);
+        out.push(':');
+        match v {
+            Some(v) => crate::json::write_str(&mut out, v),
+            None => out.push_str("null"),
+        }
+    }
+    out.push('}');
+    out
 }
 
 impl DiffArgs {
@@ -315,8 +335,18 @@ fn read_beneath(dir: &OwnedFd, parts: &[&str]) -> Option<Vec<u8>> {
     if !f.metadata().ok()?.is_file() {
         return None;
     }
-    let mut buf = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(&mut f, 1 << 20), &mut buf).ok()?;
+    // The first MiB at most.
+    let mut buf = vec![0; 1 << 20];
+    let mut len = 0;
+    while len < buf.len() {
+        match std::io::Read::read(&mut f, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    buf.truncate(len);
     Some(buf)
 }
 
@@ -358,7 +388,7 @@ pub fn run(args: &DiffArgs) -> u8 {
     match outcome {
         Ok(o) => {
             let text = if args.json {
-                output::json(&o.diff, o.target)
+                output::json(&o.diff, &o.target)
             } else {
                 output::text(&o.diff, &o.title)
             };

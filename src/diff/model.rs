@@ -86,6 +86,33 @@ pub enum What {
     Owner,
 }
 
+/// A set of `What`s; listed in the order of `What`'s declaration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Whats(u8);
+
+impl Whats {
+    pub fn add(&mut self, w: What) {
+        self.0 |= 1 << w as u8;
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = What> {
+        [
+            What::Type,
+            What::Content,
+            What::Target,
+            What::Device,
+            What::Mode,
+            What::Owner,
+        ]
+        .into_iter()
+        .filter(move |w| self.0 & (1 << *w as u8) != 0)
+    }
+}
+
 impl What {
     pub fn word(self) -> &'static str {
         match self {
@@ -110,7 +137,7 @@ pub struct Entry {
     pub was: Option<Kind>,
     /// Apparent size in bytes of what is lost (the live entry; for `Deleted`, the blank's).
     pub size: u64,
-    pub what: Vec<What>,
+    pub what: Whats,
     /// A symlink's target (the live one; for `Deleted`, the blank's).
     pub target: Option<Vec<u8>>,
     /// The top directory of a nested Btrfs subvolume (deleted with the root).
@@ -166,16 +193,11 @@ fn path_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
 
 impl Diff {
     pub fn sort(&mut self) {
-        // The walker produces path order already; anything else is sorted here.
-        if !self
-            .entries
-            .windows(2)
-            .all(|w| path_cmp(&w[0], &w[1]).is_lt())
-        {
-            self.entries.sort_by(path_cmp);
-        }
+        // The walker produces path order already; anything else is sorted here. Of entries with
+        // the same path, the first one made is kept (the sort is stable).
+        crate::sort::sort_by(&mut self.entries, path_cmp);
         self.entries.dedup_by(|a, b| a.path == b.path);
-        self.left_out.sort_unstable();
+        crate::sort::sort_by(&mut self.left_out, |a, b| a.cmp(b));
         self.left_out.dedup();
     }
 }

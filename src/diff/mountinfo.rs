@@ -29,44 +29,53 @@ pub fn read() -> Vec<Mount> {
 }
 
 pub fn parse(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let dash = fields.iter().position(|f| *f == "-")?;
-            if dash < 6 || fields.len() < dash + 3 {
-                return None;
-            }
-            Some(Mount {
-                dev: fields[2].to_string(),
-                fs_root: PathBuf::from(unescape(fields[3])),
-                mount_point: PathBuf::from(unescape(fields[4])),
-                fstype: fields[dash + 1].to_string(),
-                source: unescape(fields[dash + 2]),
-                super_options: fields.get(dash + 3).copied().unwrap_or("").to_string(),
-            })
-        })
-        .collect()
+    let mut mounts = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if dash < 6 || fields.len() < dash + 3 {
+            continue;
+        }
+        mounts.push(Mount {
+            dev: fields[2].to_string(),
+            fs_root: PathBuf::from(unescape(fields[3])),
+            mount_point: PathBuf::from(unescape(fields[4])),
+            fstype: fields[dash + 1].to_string(),
+            source: unescape(fields[dash + 2]),
+            super_options: fields.get(dash + 3).copied().unwrap_or("").to_string(),
+        });
+    }
+    mounts
 }
 
 /// The mount that holds `path` (the last one mounted on the longest matching mount point).
 pub fn mount_of<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {
-    mounts
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| path.starts_with(&m.mount_point))
-        .max_by_key(|(i, m)| (m.mount_point.components().count(), *i))
-        .map(|(_, m)| m)
+    let mut best: Option<(usize, &Mount)> = None;
+    for m in mounts {
+        if path.starts_with(&m.mount_point) {
+            let depth = m.mount_point.components().count();
+            // `>=`: of equal depth, the later one (mounted over the earlier).
+            if best.is_none_or(|(d, _)| depth >= d) {
+                best = Some((depth, m));
+            }
+        }
+    }
+    best.map(|(_, m)| m)
 }
 
 /// Mount points strictly below `root`, relative to it.
 pub fn below<'a>(mounts: &'a [Mount], root: &Path) -> Vec<(PathBuf, &'a Mount)> {
-    mounts
-        .iter()
-        .filter_map(|m| {
-            let rel = m.mount_point.strip_prefix(root).ok()?;
-            (!rel.as_os_str().is_empty()).then(|| (rel.to_path_buf(), m))
-        })
-        .collect()
+    let mut found = Vec::new();
+    for m in mounts {
+        if let Ok(rel) = m.mount_point.strip_prefix(root) {
+            if !rel.as_os_str().is_empty() {
+                found.push((rel.to_path_buf(), m));
+            }
+        }
+    }
+    found
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.

@@ -5,11 +5,11 @@
 //! not UTF-8 also gets `path_bytes`).
 
 use super::model::{Change, Diff, Entry};
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use crate::json::write_str;
+use std::ffi::OsStr;
 use std::fmt::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `etc/passwd` as `/etc/passwd`, escaped for a terminal.
 pub fn show(rel: &Path) -> String {
@@ -56,18 +56,41 @@ pub fn escape(bytes: &[u8]) -> String {
     }
 }
 
+/// `512 B`, `1.5 KiB`, `3.0 GiB`: one decimal, rounded to the nearest (a tie to the even digit),
+/// in integer arithmetic. The byte count is first rounded to 53 significant bits, as a 64-bit
+/// float would hold it (which only matters above 8 PiB).
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if bytes < 1024 {
         return format!("{bytes} B");
     }
-    let mut v = bytes as f64 / 1024.0;
+    let b = round_to_53_bits(bytes);
     let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
+    while b >> (10 * (unit + 2)) > 0 && unit + 1 < UNITS.len() {
         unit += 1;
     }
-    format!("{v:.1} {}", UNITS[unit])
+    let shift = 10 * (unit as u32 + 1);
+    let scaled = b * 10;
+    // At most 10 * 2^64 / 2^10 tenths: a u64 holds them.
+    let mut tenths = (scaled >> shift) as u64;
+    let rest = scaled & ((1 << shift) - 1);
+    let half = 1 << (shift - 1);
+    if rest > half || (rest == half && tenths % 2 == 1) {
+        tenths += 1;
+    }
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
+}
+
+/// `n` rounded to the nearest number with 53 significant bits (a tie to even).
+fn round_to_53_bits(n: u64) -> u128 {
+    let extra = (64 - n.leading_zeros()).saturating_sub(53);
+    if extra == 0 {
+        return n.into();
+    }
+    let (kept, rest) = (n >> extra, n & ((1 << extra) - 1));
+    let half = 1 << (extra - 1);
+    let up = rest > half || (rest == half && kept % 2 == 1);
+    u128::from(kept + u64::from(up)) << extra
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +128,12 @@ impl Counts {
         format!("{}; {}", parts.join(", "), size(self.bytes))
     }
 
-    fn json(&self) -> Value {
-        json!({"created": self.created, "modified": self.modified, "deleted": self.deleted, "bytes": self.bytes})
+    /// `{"bytes":..,"created":..,"deleted":..,"modified":..}` (members in name order).
+    fn json(&self) -> String {
+        format!(
+            "{{\"bytes\":{},\"created\":{},\"deleted\":{},\"modified\":{}}}",
+            self.bytes, self.created, self.deleted, self.modified
+        )
     }
 }
 
@@ -118,9 +145,16 @@ pub fn totals(d: &Diff) -> Counts {
     c
 }
 
+/// Entries of one directory, with their counts.
+struct Group<'a> {
+    dir: &'a Path,
+    entries: Vec<&'a Entry>,
+    counts: Counts,
+}
+
 /// Entries by the directory that holds them (the root's own entry, if any, under itself), in
 /// path order: groups of consecutive entries with the same parent.
-fn groups(d: &Diff) -> Vec<(&Path, Vec<&Entry>)> {
+fn groups(d: &Diff) -> Vec<Group<'_>> {
     fn split(e: &Entry) -> (&[u8], &[u8]) {
         let b = e.path.as_os_str().as_bytes();
         match b.iter().rposition(|&c| c == b'/') {
@@ -129,33 +163,44 @@ fn groups(d: &Diff) -> Vec<(&Path, Vec<&Entry>)> {
         }
     }
     let mut order: Vec<&Entry> = d.entries.iter().collect();
-    order.sort_unstable_by(|a, b| {
+    crate::sort::sort_by(&mut order, |a, b| {
         let (pa, na) = split(a);
         let (pb, nb) = split(b);
         super::model::bytes_cmp(pa, pb).then_with(|| na.cmp(nb))
     });
-    let mut out: Vec<(&Path, Vec<&Entry>)> = Vec::new();
+    let mut out: Vec<Group<'_>> = Vec::new();
     for e in order {
         let parent = e.path.parent().unwrap_or(Path::new(""));
         match out.last_mut() {
-            Some((p, list)) if *p == parent => list.push(e),
-            _ => out.push((parent, vec![e])),
+            Some(g) if g.dir == parent => g.entries.push(e),
+            _ => out.push(Group {
+                dir: parent,
+                entries: vec![e],
+                counts: Counts::default(),
+            }),
         }
+        out.last_mut().expect("just pushed").counts.add(e);
     }
     out
 }
 
-/// The first component of each path (`/etc`, `/var`), with cumulative counts.
-fn top_level(d: &Diff) -> BTreeMap<PathBuf, Counts> {
-    let mut t: BTreeMap<PathBuf, Counts> = BTreeMap::new();
+/// The first component of each path (`/etc`, `/var`), with cumulative counts, in name order.
+fn top_level(d: &Diff) -> Vec<(&[u8], Counts)> {
+    let mut t: Vec<(&[u8], Counts)> = Vec::new();
     for e in &d.entries {
-        let first = e
-            .path
-            .components()
-            .next()
-            .map(|c| PathBuf::from(c.as_os_str()))
-            .unwrap_or_default();
-        t.entry(first).or_default().add(e);
+        let path = e.path.as_os_str().as_bytes();
+        let first = path
+            .split(|&c| c == b'/')
+            .find(|c| !c.is_empty())
+            .unwrap_or(b"");
+        let at = match t.binary_search_by(|(k, _)| k.cmp(&first)) {
+            Ok(at) => at,
+            Err(at) => {
+                t.insert(at, (first, Counts::default()));
+                at
+            }
+        };
+        t[at].1.add(e);
     }
     t
 }
@@ -200,11 +245,9 @@ pub fn text(d: &Diff, title: &str) -> String {
         out,
         "(+ created: erased; ~ modified: put back as in the blank; - deleted: comes back from the blank)"
     );
-    for (dir, entries) in groups(d) {
-        let mut c = Counts::default();
-        entries.iter().for_each(|e| c.add(e));
-        let _ = writeln!(out, "\n{}  ({})", show(dir), c.text());
-        for e in entries {
+    for g in groups(d) {
+        let _ = writeln!(out, "\n{}  ({})", show(g.dir), g.counts.text());
+        for e in g.entries {
             let name = if e.path.as_os_str().is_empty() {
                 ".".to_string()
             } else {
@@ -224,7 +267,12 @@ pub fn text(d: &Diff, title: &str) -> String {
     if !d.entries.is_empty() {
         let _ = writeln!(out, "\nby top-level directory:");
         for (dir, c) in top_level(d) {
-            let _ = writeln!(out, "  {:<24} {}", show(&dir), c.text());
+            let _ = writeln!(
+                out,
+                "  {:<24} {}",
+                show(Path::new(OsStr::from_bytes(dir))),
+                c.text()
+            );
         }
     }
     if !d.left_out.is_empty() || d.recreated > 0 {
@@ -254,17 +302,30 @@ fn write_path(w: &mut String, rel: &Path) {
     let mut bytes = b"/".to_vec();
     bytes.extend_from_slice(rel.as_os_str().as_bytes());
     w.push_str("\"path\":");
-    match std::str::from_utf8(&bytes) {
-        Ok(s) => w.push_str(&json!(s).to_string()),
-        Err(_) => {
-            w.push_str(&json!(String::from_utf8_lossy(&bytes)).to_string());
-            w.push_str(",\"path_bytes\":");
-            w.push_str(&json!(bytes).to_string());
+    write_str(w, &String::from_utf8_lossy(&bytes));
+    if std::str::from_utf8(&bytes).is_err() {
+        w.push_str(",\"path_bytes\":[");
+        for (i, b) in bytes.iter().enumerate() {
+            let _ = write!(w, "{}{b}", if i == 0 { "" } else { "," });
         }
+        w.push(']');
     }
 }
 
-fn write_list<T>(w: &mut String, key: &str, items: &[T], mut one: impl FnMut(&mut String, &T)) {
+/// A list of strings on one line: `["a","b"]`.
+fn write_strs<S: AsRef<str>>(w: &mut String, items: &[S]) {
+    w.push('[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            w.push(',');
+        }
+        write_str(w, s.as_ref());
+    }
+    w.push(']');
+}
+
+/// `"key": [` then one `{...}` a line, written by `one`.
+fn write_list<T>(w: &mut String, key: &str, items: &[T], one: &dyn Fn(&mut String, &T)) {
     let _ = write!(w, "  \"{key}\": [");
     for (i, item) in items.iter().enumerate() {
         w.push_str(if i == 0 { "\n    {" } else { ",\n    {" });
@@ -275,11 +336,12 @@ fn write_list<T>(w: &mut String, key: &str, items: &[T], mut one: impl FnMut(&mu
 }
 
 /// The JSON document: one line per change, so a large listing stays quick to write and read.
-pub fn json(d: &Diff, target: Value) -> String {
+/// `target`: a JSON object on one line.
+pub fn json(d: &Diff, target: &str) -> String {
     let mut w = String::with_capacity(d.entries.len() * 96 + 1024);
-    let _ = writeln!(w, "{{\n  \"target\": {},", target);
+    let _ = writeln!(w, "{{\n  \"target\": {target},");
     let _ = writeln!(w, "  \"totals\": {},", totals(d).json());
-    write_list(&mut w, "changes", &d.entries, |w, e| {
+    write_list(&mut w, "changes", &d.entries, &|w, e| {
         write_path(w, &e.path);
         let _ = write!(
             w,
@@ -292,40 +354,42 @@ pub fn json(d: &Diff, target: Value) -> String {
             let _ = write!(w, ",\"was\":\"{}\"", was.word());
         }
         if !e.what.is_empty() {
-            let what: Vec<&str> = e.what.iter().map(|x| x.word()).collect();
-            let _ = write!(w, ",\"what\":{}", json!(what));
+            w.push_str(",\"what\":[");
+            for (i, x) in e.what.iter().enumerate() {
+                if i > 0 {
+                    w.push(',');
+                }
+                write_str(w, x.word());
+            }
+            w.push(']');
         }
         if let Some(t) = &e.target {
-            let _ = write!(w, ",\"target\":{}", json!(String::from_utf8_lossy(t)));
+            w.push_str(",\"target\":");
+            write_str(w, &String::from_utf8_lossy(t));
         }
         if e.subvolume {
             w.push_str(",\"subvolume\":true");
         }
     });
-    let dirs: Vec<(&Path, Counts)> = groups(d)
-        .into_iter()
-        .map(|(dir, entries)| {
-            let mut c = Counts::default();
-            entries.iter().for_each(|e| c.add(e));
-            (dir, c)
-        })
-        .collect();
-    write_list(&mut w, "directories", &dirs, |w, (dir, c)| {
-        write_path(w, dir);
+    write_list(&mut w, "directories", &groups(d), &|w, g| {
+        let c = &g.counts;
+        write_path(w, g.dir);
         let _ = write!(
             w,
             ",\"created\":{},\"modified\":{},\"deleted\":{},\"bytes\":{}",
             c.created, c.modified, c.deleted, c.bytes
         );
     });
-    write_list(&mut w, "left_out", &d.left_out, |w, (p, r)| {
+    write_list(&mut w, "left_out", &d.left_out, &|w, (p, r)| {
         write_path(w, p);
         let _ = write!(w, ",\"reason\":\"{}\"", r.word());
     });
     let _ = writeln!(w, "  \"recreated_at_boot\": {},", d.recreated);
-    let _ = writeln!(w, "  \"notes\": {},", json!(d.notes));
-    let _ = writeln!(w, "  \"errors\": {},", json!(d.errors));
-    let _ = writeln!(w, "  \"complete\": {}\n}}", d.errors.is_empty());
+    w.push_str("  \"notes\": ");
+    write_strs(&mut w, &d.notes);
+    w.push_str(",\n  \"errors\": ");
+    write_strs(&mut w, &d.errors);
+    let _ = writeln!(w, ",\n  \"complete\": {}\n}}", d.errors.is_empty());
     w
 }
 
@@ -349,5 +413,48 @@ mod tests {
         assert_eq!(size(1023), "1023 B");
         assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(size(3 << 30), "3.0 GiB");
+        assert_eq!(size(u64::MAX), "16384.0 PiB");
+    }
+
+    /// The same text as formatting the size as a 64-bit float with `{:.1}` (what it was).
+    #[test]
+    fn sizes_match_float_formatting() {
+        fn float(bytes: u64) -> String {
+            const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+            if bytes < 1024 {
+                return format!("{bytes} B");
+            }
+            let mut v = bytes as f64 / 1024.0;
+            let mut unit = 0;
+            while v >= 1024.0 && unit + 1 < UNITS.len() {
+                v /= 1024.0;
+                unit += 1;
+            }
+            format!("{v:.1} {}", UNITS[unit])
+        }
+        let mut n: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut samples: Vec<u64> = (0..64)
+            .flat_map(|s| {
+                let p = 1u64 << s;
+                [p - 1, p, p + 1, p / 20 * 21, p / 20 * 19, p + p / 2]
+            })
+            .collect();
+        // Exact ties at every unit: x.x5 of a unit.
+        for shift in [10, 20, 30, 40, 50] {
+            for k in 0..400u64 {
+                samples.push((k * 2 + 1) << (shift - 1) >> 3 << 2);
+                samples.push(((k << shift) + (1 << shift) / 20).max(1));
+                samples.push((k << shift) / 20);
+            }
+        }
+        for _ in 0..200_000 {
+            n ^= n << 13;
+            n ^= n >> 7;
+            n ^= n << 17;
+            samples.push(n >> (n % 64));
+        }
+        for b in samples {
+            assert_eq!(size(b), float(b), "{b}");
+        }
     }
 }

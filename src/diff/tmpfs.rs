@@ -5,7 +5,6 @@ use super::model::Reason;
 use super::walk::{self, Walker};
 use super::{base_filter, mountinfo, Options, Outcome};
 use crate::error::{Error, Result};
-use serde_json::json;
 use std::path::Path;
 
 pub fn diff(root: &Path, opts: &Options) -> Result<Outcome> {
@@ -31,6 +30,9 @@ pub fn diff(root: &Path, opts: &Options) -> Result<Outcome> {
             "{} ({fstype}) has no blank: everything on it is erased at boot",
             canonical.display()
         ),
-        target: json!({"filesystem": fstype, "root": canonical.to_string_lossy()}),
+        target: super::target_json(&[
+            ("filesystem", Some(&fstype)),
+            ("root", Some(&canonical.to_string_lossy())),
+        ]),
     })
 }

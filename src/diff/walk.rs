@@ -12,11 +12,10 @@
 
 use super::filter::Filter;
 use super::inodes::{self, Table};
-use super::model::{Change, Diff, Entry, Kind, Reason, What};
+use super::model::{Change, Diff, Entry, Kind, Reason, What, Whats};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{openat, readlinkat, statx, AtFlags, Dir, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
-use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString, OsStr};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -110,7 +109,7 @@ fn names(fd: &OwnedFd) -> rustix::io::Result<Vec<Name>> {
             });
         }
     }
-    out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    crate::sort::sort_by(&mut out, |a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
@@ -118,8 +117,9 @@ fn names(fd: &OwnedFd) -> rustix::io::Result<Vec<Name>> {
 /// has shown `LOAD_AFTER` one-sided files.
 pub struct Fast<'a> {
     pub fs: BorrowedFd<'a>,
-    tables: HashMap<u64, Option<Table>>,
-    seen: HashMap<u64, u32>,
+    /// By subvolume id (a few subvolumes: a list is enough).
+    tables: Vec<(u64, Option<Table>)>,
+    seen: Vec<(u64, u32)>,
 }
 
 const LOAD_AFTER: u32 = 64;
@@ -128,23 +128,29 @@ impl<'a> Fast<'a> {
     pub fn new(fs: BorrowedFd<'a>) -> Fast<'a> {
         Fast {
             fs,
-            tables: HashMap::new(),
-            seen: HashMap::new(),
+            tables: Vec::new(),
+            seen: Vec::new(),
         }
     }
 
     fn item(&mut self, subvol: u64, ino: u64) -> Option<inodes::Item> {
-        if let Some(t) = self.tables.get(&subvol) {
+        if let Some((_, t)) = self.tables.iter().find(|t| t.0 == subvol) {
             return t.as_ref().and_then(|t| t.get(ino));
         }
-        let seen = self.seen.entry(subvol).or_insert(0);
+        let seen = match self.seen.iter().position(|s| s.0 == subvol) {
+            Some(i) => &mut self.seen[i].1,
+            None => {
+                self.seen.push((subvol, 0));
+                &mut self.seen.last_mut().expect("just pushed").1
+            }
+        };
         *seen += 1;
         if *seen < LOAD_AFTER {
             return None;
         }
         let table = inodes::load(self.fs, subvol).ok();
         let item = table.as_ref().and_then(|t| t.get(ino));
-        self.tables.insert(subvol, table);
+        self.tables.push((subvol, table));
         item
     }
 }
@@ -152,7 +158,7 @@ impl<'a> Fast<'a> {
 /// Which subtrees may differ (ZFS: from `zfs diff`). Names present on both sides and not in
 /// `dirty` are unchanged and skipped.
 pub struct Hint<'a> {
-    pub dirty: &'a HashSet<PathBuf>,
+    pub dirty: &'a super::zfs::Dirty,
 }
 
 pub struct Walker<'a> {
@@ -398,7 +404,7 @@ impl<'a> Walker<'a> {
                     (Some(lf), Some(bf)) => {
                         self.changes(lm, bm, &l_target, &b_target, lf, bf, name, &rel)
                     }
-                    _ => Vec::new(),
+                    _ => Whats::default(),
                 };
                 (!what.is_empty()).then(|| {
                     let mut e = self.new_entry(rel.clone(), Change::Modified, lm, l_target);
@@ -453,7 +459,7 @@ impl<'a> Walker<'a> {
                 Kind::File | Kind::Symlink => m.size,
                 _ => 0,
             },
-            what: Vec::new(),
+            what: Whats::default(),
             target,
             subvolume: self.btrfs && m.kind == Kind::Dir && m.ino == SUBVOL_INO,
         }
@@ -470,42 +476,41 @@ impl<'a> Walker<'a> {
         blank: &OwnedFd,
         name: &CStr,
         rel: &Path,
-    ) -> Vec<What> {
-        let mut what = Vec::new();
+    ) -> Whats {
+        let mut what = metadata_changes(l, b);
         if l.kind != b.kind {
-            what.push(What::Type);
+            what.add(What::Type);
         } else {
             match l.kind {
                 Kind::File => match same_bytes(l, b, live, blank, name) {
                     Ok(true) => {}
-                    Ok(false) => what.push(What::Content),
+                    Ok(false) => what.add(What::Content),
                     Err(e) => {
                         self.error(rel, "cannot read", e);
-                        what.push(What::Content);
+                        what.add(What::Content);
                     }
                 },
-                Kind::Symlink if l_target != b_target => what.push(What::Target),
-                Kind::CharDevice | Kind::BlockDevice if l.rdev != b.rdev => what.push(What::Device),
+                Kind::Symlink if l_target != b_target => what.add(What::Target),
+                Kind::CharDevice | Kind::BlockDevice if l.rdev != b.rdev => what.add(What::Device),
                 _ => {}
             }
         }
-        what.extend(metadata_changes(l, b));
         what
     }
 }
 
-fn metadata_changes(l: &Meta, b: &Meta) -> Vec<What> {
-    let mut what = Vec::new();
+fn metadata_changes(l: &Meta, b: &Meta) -> Whats {
+    let mut what = Whats::default();
     if l.kind != b.kind {
         // A different type of file: its mode and owner are new too.
         return what;
     }
     // A symlink's permission bits mean nothing and cannot be set.
     if l.perm != b.perm && l.kind != Kind::Symlink {
-        what.push(What::Mode);
+        what.add(What::Mode);
     }
     if (l.uid, l.gid) != (b.uid, b.gid) {
-        what.push(What::Owner);
+        what.add(What::Owner);
     }
     what
 }

@@ -14,12 +14,9 @@ use super::model::{Change, Diff, Entry, Kind, Reason};
 use super::walk::{self, Hint, Walker};
 use super::{base_filter, mountinfo, Options, Outcome, Target};
 use crate::error::{Error, Result};
-use serde_json::json;
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// One line of `zfs diff -H [-F]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +65,35 @@ pub fn unescape(field: &str) -> Vec<u8> {
     out
 }
 
+/// A decimal number with a point, as `-t` writes the time (`1700000000.123456789`): what a
+/// float parser accepts (sign, digits, point, exponent), checked without parsing it.
+fn is_decimal(s: &str) -> bool {
+    let b = s.strip_prefix(['+', '-']).unwrap_or(s).as_bytes();
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let int = digits(0);
+    let mut at = int;
+    let mut frac = 0;
+    if b.get(at) == Some(&b'.') {
+        frac = digits(at + 1);
+        at += 1 + frac;
+    }
+    if int + frac == 0 {
+        return false;
+    }
+    if matches!(b.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(b.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let exp = digits(at);
+        if exp == 0 {
+            return false;
+        }
+        at += exp;
+    }
+    at == b.len()
+}
+
 /// Parses the output of `zfs diff -H [-F]` for a dataset mounted at `mount_point`; paths come
 /// back relative to it. Lines that are not understood are returned as errors.
 pub fn parse(text: &[u8], mount_point: &Path) -> (Vec<Line>, Vec<String>) {
@@ -78,7 +104,7 @@ pub fn parse(text: &[u8], mount_point: &Path) -> (Vec<Line>, Vec<String>) {
         // -t puts a timestamp first.
         if fields
             .first()
-            .is_some_and(|f| f.contains('.') && f.trim().parse::<f64>().is_ok())
+            .is_some_and(|f| f.contains('.') && is_decimal(f.trim()))
         {
             fields.remove(0);
         }
@@ -136,19 +162,29 @@ pub fn parse(text: &[u8], mount_point: &Path) -> (Vec<Line>, Vec<String>) {
     (lines, bad)
 }
 
-/// Every path a line names, and each of their ancestors: the subtrees that may differ.
-pub fn dirty(lines: &[Line]) -> HashSet<PathBuf> {
-    let mut set = HashSet::new();
-    for l in lines {
-        for p in std::iter::once(&l.path).chain(l.to.as_ref()) {
-            for a in p.ancestors() {
-                if !set.insert(a.to_path_buf()) {
-                    break;
-                }
-            }
-        }
+/// The subtrees that may differ: every path a line names, and each of their ancestors.
+pub struct Dirty {
+    /// The paths the lines name, sorted (component by component).
+    paths: Vec<PathBuf>,
+}
+
+impl Dirty {
+    /// Whether `rel` is a named path or an ancestor of one. In component order, the paths
+    /// below `rel` come right after it: the first path not before `rel` tells.
+    pub fn contains(&self, rel: &Path) -> bool {
+        let at = self.paths.partition_point(|p| p.as_path() < rel);
+        self.paths.get(at).is_some_and(|p| p.starts_with(rel))
     }
-    set
+}
+
+pub fn dirty(lines: &[Line]) -> Dirty {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for l in lines {
+        paths.push(l.path.clone());
+        paths.extend(l.to.clone());
+    }
+    crate::sort::sort_by(&mut paths, |a, b| a.cmp(b));
+    Dirty { paths }
 }
 
 /// The lines mapped one to one (no snapshot to look at): `+` created, `-` deleted, `M` of a
@@ -194,7 +230,7 @@ pub fn normalise(lines: &[Line], filter: &Filter, live: Option<&rustix::fd::Owne
             size: meta
                 .filter(|m| matches!(m.kind, Kind::File | Kind::Symlink))
                 .map_or(0, |m| m.size),
-            what: Vec::new(),
+            what: Default::default(),
             target,
             subvolume: false,
         });
@@ -213,15 +249,12 @@ pub fn normalise(lines: &[Line], filter: &Filter, live: Option<&rustix::fd::Owne
                         let mut w = Walker::new(filter);
                         w.live_mount = walk::mount_id(live);
                         let sub = w.compare(&fd, None);
-                        d.entries.extend(
-                            sub.entries
-                                .into_iter()
-                                .filter(|e| !e.path.as_os_str().is_empty())
-                                .map(|mut e| {
-                                    e.path = to.join(&e.path);
-                                    e
-                                }),
-                        );
+                        for mut e in sub.entries {
+                            if !e.path.as_os_str().is_empty() {
+                                e.path = to.join(&e.path);
+                                d.entries.push(e);
+                            }
+                        }
                     }
                 }
             }
@@ -247,22 +280,21 @@ fn open_rel(dir: &rustix::fd::OwnedFd, rel: &Path) -> rustix::io::Result<rustix:
 /// Whether the filter leaves out `rel` or a directory above it (recording mount points and
 /// persisted paths, and counting what NixOS recreates).
 fn leaves_out(filter: &Filter, rel: &Path, d: &mut Diff) -> bool {
-    let mut chain: Vec<&Path> = rel
-        .ancestors()
-        .filter(|a| !a.as_os_str().is_empty())
-        .collect();
-    chain.reverse();
-    for a in chain {
+    // The topmost directory that is left out decides: walk up, keep the last one found.
+    let mut found = None;
+    for a in rel.ancestors().filter(|a| !a.as_os_str().is_empty()) {
         if let Some(r) = filter.excluded(a) {
-            d.left_out.push((a.to_path_buf(), r));
-            return true;
-        }
-        if filter.recreated_path(a) {
-            d.recreated += 1;
-            return true;
+            found = Some((a, Some(r)));
+        } else if filter.recreated_path(a) {
+            found = Some((a, None));
         }
     }
-    false
+    match found {
+        Some((a, Some(r))) => d.left_out.push((a.to_path_buf(), r)),
+        Some((_, None)) => d.recreated += 1,
+        None => return false,
+    }
+    true
 }
 
 pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
@@ -293,12 +325,10 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
     let snap_dir = mount_point.join(".zfs/snapshot").join(snapshot);
     let blank_fd = walk::open_path(&snap_dir).ok();
     let full = format!("{dataset}@{snapshot}");
-    let out = Command::new(zfs_command)
-        .args(["diff", "-H", "-F", &full])
-        .output()
+    let out = crate::spawn::output(zfs_command, &["diff", "-H", "-F", &full], None)
         .map_err(|e| Error::io(format!("running {}", zfs_command.display()), e))?;
     let mut notes = Vec::new();
-    let mut diff = if out.status.success() {
+    let mut diff = if out.success {
         let (lines, bad) = parse(&out.stdout, &mount_point);
         if !bad.is_empty() {
             return Err(Error::runtime(format!(
@@ -348,12 +378,12 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
             "zfs {dataset} (mounted at {}) against @{snapshot}",
             mount_point.display()
         ),
-        target: json!({
-            "filesystem": "zfs",
-            "dataset": dataset,
-            "snapshot": snapshot,
-            "mount_point": mount_point.to_string_lossy(),
-        }),
+        target: super::target_json(&[
+            ("dataset", Some(dataset)),
+            ("filesystem", Some("zfs")),
+            ("mount_point", Some(&mount_point.to_string_lossy())),
+            ("snapshot", Some(snapshot)),
+        ]),
     })
 }
 
@@ -365,12 +395,14 @@ fn mount_point(dataset: &str, zfs: &Path, mounts: &[mountinfo::Mount]) -> Result
     {
         return Ok(m.mount_point.clone());
     }
-    let out = Command::new(zfs)
-        .args(["get", "-H", "-o", "value", "mountpoint", dataset])
-        .output()
-        .map_err(|e| Error::io(format!("running {}", zfs.display()), e))?;
+    let out = crate::spawn::output(
+        zfs,
+        &["get", "-H", "-o", "value", "mountpoint", dataset],
+        None,
+    )
+    .map_err(|e| Error::io(format!("running {}", zfs.display()), e))?;
     let value = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if out.status.success() && value.starts_with('/') {
+    if out.success && value.starts_with('/') {
         return Ok(PathBuf::from(value));
     }
     Err(Error::runtime(format!(
@@ -428,12 +460,56 @@ M\tF\t/mnt/r/etc/hosts\t(+1)\n\
     }
 
     #[test]
+    fn decimal_numbers_as_a_float_parser_reads_them() {
+        for s in [
+            "1700000000.123456789",
+            "1.",
+            ".5",
+            "+1.5",
+            "-0.0",
+            "1.5e3",
+            "1.E-3",
+            ".5e+7",
+            "1e5",
+            "12",
+            "1.5 ",
+            " 1.5",
+            "1..5",
+            ".",
+            "-.",
+            "+",
+            "",
+            "1.5e",
+            "1.5e+",
+            "e5",
+            ".e5",
+            "1.5x",
+            "inf",
+            "inf.",
+            "NaN",
+            "0x1.8",
+            "1_0.5",
+            "١.٥",
+        ] {
+            // Only fields with a point are looked at (so `inf` and `nan` never are).
+            let dotted = s.contains('.');
+            assert_eq!(
+                dotted && is_decimal(s),
+                dotted && s.parse::<f64>().is_ok(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
     fn dirty_set_holds_ancestors() {
         let (lines, _) = parse(b"M\tF\t/m/a/b/c\nR\t/\t/m/x\t/m/y/z\n", Path::new("/m"));
         let d = dirty(&lines);
-        for p in ["", "a", "a/b", "a/b/c", "x", "y", "y/z"] {
+        for p in ["", "a", "a/b", "a/b/c", "x", "y", "y/z", "a//b/"] {
             assert!(d.contains(Path::new(p)), "{p}");
         }
-        assert_eq!(d.len(), 7);
+        for p in ["a/b/c/d", "a/c", "b", "x/y", "y/z/z", "a/bc", "z", "a/b c"] {
+            assert!(!d.contains(Path::new(p)), "{p}");
+        }
     }
 }

@@ -5,7 +5,6 @@ use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// Where `PATH` is unset (it is set in every initrd we know; this is a fallback).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -121,14 +120,10 @@ impl Tools {
     /// Runs `tool args...` and waits for it. Only failing to start it at all is an error here.
     pub fn run(&self, tool: Tool, args: &[String]) -> Result<Ran> {
         log::debug!("running {} {}", tool.name(), args.join(" "));
-        let out = Command::new(self.path(tool))
-            .args(args)
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .output()
+        let out = crate::spawn::output(self.path(tool), args, Some(("LC_ALL", "C")))
             .map_err(|e| Error::io(format!("running {}", self.path(tool).display()), e))?;
         Ok(Ran {
-            success: out.status.success(),
+            success: out.success,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })

@@ -4,11 +4,11 @@
 //! without `-p`, snapshots in their default order (by creation txg within a dataset).
 
 use super::cmd::{Tool, Tools};
+use super::map::{Map, Set};
 use super::model::{Ds, Kind, Pool, Snap};
 use super::plan::Facts;
 use super::Config;
 use crate::error::{Error, Result};
-use std::collections::{BTreeMap, BTreeSet};
 
 pub fn pool_imported(tools: &Tools, pool: &str) -> Result<bool> {
     let ran = tools.run(
@@ -81,7 +81,7 @@ pub fn parse_datasets(out: &str) -> Result<Pool> {
                 mounted: mounted == "yes",
                 mountpoint: mountpoint.to_string(),
                 canmount: canmount.to_string(),
-                local: BTreeMap::new(),
+                local: Map::new(),
                 snapshots: None,
             },
         );
@@ -90,7 +90,7 @@ pub fn parse_datasets(out: &str) -> Result<Pool> {
 }
 
 /// Parses `zfs get -H -o property,value`.
-pub fn parse_props(out: &str) -> Result<BTreeMap<String, String>> {
+pub fn parse_props(out: &str) -> Result<Map<String>> {
     out.lines()
         .filter(|l| !l.is_empty())
         .map(|line| {
@@ -109,8 +109,8 @@ pub fn parse_props(out: &str) -> Result<BTreeMap<String, String>> {
 }
 
 /// Parses `zfs list -H -t snapshot -o name,userrefs` into the listed datasets' snapshots.
-pub fn parse_snapshots(out: &str, pool: &mut Pool, listed: &BTreeSet<String>) -> Result<()> {
-    for name in listed {
+pub fn parse_snapshots(out: &str, pool: &mut Pool, listed: &Set) -> Result<()> {
+    for name in listed.keys() {
         if let Some(ds) = pool.datasets.get_mut(name) {
             ds.snapshots = Some(Vec::new());
         }
@@ -171,19 +171,21 @@ pub fn gather(tools: &Tools, c: &Config, now: i64) -> Result<Facts> {
     // The snapshots that matter: the root's, the staging clone's, those of the datasets they were
     // cloned from (a promote moves them), and those of every archive.
     let staging = c.staging();
-    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    let mut wanted = Set::new();
     for name in [root, staging.as_str()] {
         if let Some(ds) = pool.get(name) {
-            wanted.insert(name.to_string());
+            wanted.add(name.to_string());
             if let Some(origin) = &ds.origin {
-                wanted.insert(super::model::dataset_of(origin).to_string());
+                wanted.add(super::model::dataset_of(origin).to_string());
             }
         }
     }
     if let Some(a) = &c.archive {
-        wanted.extend(pool.children(a.parent.as_str()).map(|(n, _)| n.clone()));
+        for (n, _) in pool.children(a.parent.as_str()) {
+            wanted.add(n.clone());
+        }
     }
-    wanted.retain(|n| pool.get(n).is_some());
+    wanted.retain(|n, _| pool.get(n).is_some());
     if !wanted.is_empty() {
         let mut args = vec![
             "list",
@@ -195,7 +197,7 @@ pub fn gather(tools: &Tools, c: &Config, now: i64) -> Result<Facts> {
             "-d",
             "1",
         ];
-        args.extend(wanted.iter().map(String::as_str));
+        args.extend(wanted.keys().map(String::as_str));
         let out = tools.query(Tool::Zfs, &args)?;
         parse_snapshots(&out, &mut pool, &wanted)?;
     }
@@ -220,7 +222,8 @@ mod tests {
         assert!(a.mounted);
         assert_eq!(a.mountpoint, "/x y");
         assert_eq!(pool.get("rpool/vol").unwrap().kind, Kind::Volume);
-        let listed: BTreeSet<String> = ["rpool/local/root".to_string()].into();
+        let mut listed = Set::new();
+        listed.add("rpool/local/root".to_string());
         parse_snapshots(
             "rpool/local/root@blank\t0\nrpool/local/root@later\t2\nrpool/x@y\t0\n",
             &mut pool,

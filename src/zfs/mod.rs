@@ -57,6 +57,7 @@
 pub mod cmd;
 pub mod exec;
 pub mod inspect;
+pub mod map;
 pub mod model;
 pub mod name;
 pub mod plan;

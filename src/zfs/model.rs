@@ -3,7 +3,7 @@
 //! planned on the pool as the recovery leaves it, and the unit tests can crash a plan after any
 //! step and check that the next plan finishes the job.
 
-use std::collections::BTreeMap;
+use super::map::Map;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -29,7 +29,7 @@ pub struct Ds {
     pub mountpoint: String,
     pub canmount: String,
     /// Properties set on this dataset itself (source local or received), where known.
-    pub local: BTreeMap<String, String>,
+    pub local: Map<String>,
     /// Snapshots, oldest first; `None` when they were not listed (no step touches them).
     pub snapshots: Option<Vec<Snap>>,
 }
@@ -42,7 +42,7 @@ impl Ds {
             mounted: false,
             mountpoint: "none".into(),
             canmount: "on".into(),
-            local: BTreeMap::new(),
+            local: Map::new(),
             snapshots: Some(Vec::new()),
         }
     }
@@ -59,7 +59,7 @@ impl Ds {
 /// The pool's datasets by full name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pool {
-    pub datasets: BTreeMap<String, Ds>,
+    pub datasets: Map<Ds>,
 }
 
 fn within(name: &str, top: &str) -> bool {
@@ -120,25 +120,39 @@ impl Pool {
             .filter(move |(n, _)| n.as_str() != name && within(n, name))
     }
 
+    /// `top` and the datasets below it.
+    fn names_within(&self, top: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        for n in self.datasets.keys() {
+            if within(n, top) {
+                names.push(n.clone());
+            }
+        }
+        names
+    }
+
     /// Datasets outside `name`'s subtree cloned from a snapshot inside it, with that origin.
     pub fn dependents(&self, name: &str) -> Vec<(String, String)> {
-        self.datasets
-            .iter()
-            .filter(|(n, _)| !within(n, name))
-            .filter_map(|(n, d)| {
-                let origin = d.origin.as_ref()?;
-                within(dataset_of(origin), name).then(|| (n.clone(), origin.clone()))
-            })
-            .collect()
+        let mut found = Vec::new();
+        for (n, d) in self.datasets.iter() {
+            if let Some(origin) = &d.origin {
+                if !within(n, name) && within(dataset_of(origin), name) {
+                    found.push((n.clone(), origin.clone()));
+                }
+            }
+        }
+        found
     }
 
     /// Clones of one snapshot (`ds@snap`).
     pub fn clones_of(&self, snapshot: &str) -> Vec<String> {
-        self.datasets
-            .iter()
-            .filter(|(_, d)| d.origin.as_deref() == Some(snapshot))
-            .map(|(n, _)| n.clone())
-            .collect()
+        let mut found = Vec::new();
+        for (n, d) in self.datasets.iter() {
+            if d.origin.as_deref() == Some(snapshot) {
+                found.push(n.clone());
+            }
+        }
+        found
     }
 
     /// The mountpoint a dataset at `name` inherits when it sets none itself.
@@ -155,12 +169,7 @@ impl Pool {
     }
 
     fn refresh_mountpoints(&mut self, top: &str) {
-        let names: Vec<String> = self
-            .datasets
-            .keys()
-            .filter(|n| within(n, top))
-            .cloned()
-            .collect();
+        let names = self.names_within(top);
         for n in names {
             if !self.datasets[&n].local.contains_key("mountpoint") {
                 let mp = self.inherited_mountpoint(&n);
@@ -170,7 +179,7 @@ impl Pool {
     }
 
     fn new_dataset(&self, name: &str, props: &[(String, String)], origin: Option<String>) -> Ds {
-        let local: BTreeMap<String, String> = props.iter().cloned().collect();
+        let local: Map<String> = props.iter().cloned().collect();
         Ds {
             kind: Kind::Filesystem,
             origin,
@@ -241,12 +250,7 @@ impl Pool {
                 if dataset_of(from).split('/').next() != to.split('/').next() {
                     return Err("a rename cannot leave the pool".into());
                 }
-                let moved: Vec<String> = self
-                    .datasets
-                    .keys()
-                    .filter(|n| within(n, from))
-                    .cloned()
-                    .collect();
+                let moved = self.names_within(from);
                 for old in moved {
                     let ds = self.datasets.remove(&old).expect("listed");
                     let new = format!("{to}{}", &old[from.len()..]);
@@ -320,12 +324,7 @@ impl Pool {
                 if let Some((clone, _)) = self.dependents(name).first() {
                     return Err(format!("{clone} is a clone of a snapshot of {name}"));
                 }
-                let doomed: Vec<String> = self
-                    .datasets
-                    .keys()
-                    .filter(|n| within(n, name))
-                    .cloned()
-                    .collect();
+                let doomed = self.names_within(name);
                 for n in doomed {
                     self.datasets.remove(&n);
                 }

@@ -12,6 +12,7 @@ use super::name::shell_word;
 use super::Config;
 use crate::error::{Error, Result};
 use std::fmt;
+use std::fmt::Write;
 
 /// Properties that a clone cannot be given (they come from the origin or its encryption root).
 const NOT_CARRIED: &[&str] = &[
@@ -48,10 +49,12 @@ impl Step {
     /// The command that carries the step out.
     pub fn argv(&self) -> (Tool, Vec<String>) {
         let opts = |props: &[(String, String)]| {
-            props
-                .iter()
-                .flat_map(|(k, v)| ["-o".to_string(), format!("{k}={v}")])
-                .collect::<Vec<_>>()
+            let mut o = Vec::new();
+            for (k, v) in props {
+                o.push("-o".to_string());
+                o.push(format!("{k}={v}"));
+            }
+            o
         };
         let mut args: Vec<String> = Vec::new();
         match &self.effect {
@@ -133,7 +136,7 @@ fn list(names: &[String], max: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     if names.len() > max {
-        out += &format!(" and {} more", names.len() - max);
+        let _ = write!(out, " and {} more", names.len() - max);
     }
     out
 }

@@ -4,7 +4,7 @@
 use super::{kind_name, list, runtime, Builder, NOT_CARRIED};
 use crate::error::Result;
 use crate::retention::{self, Stamp};
-use crate::zfs::model::{Ds, Effect, Kind};
+use crate::zfs::model::{Effect, Kind};
 use crate::zfs::name::{Dataset, MAX_NAME};
 use crate::zfs::ArchiveTo;
 
@@ -20,7 +20,10 @@ pub(super) fn archive_job(b: &mut Builder<'_>, archive: &ArchiveTo, now: i64) ->
     let a = archive.parent.as_str();
     let root = b.ds(&r).cloned().expect("recovered");
 
-    let children: Vec<String> = b.pool.descendants(&r).map(|(n, _)| n.clone()).collect();
+    let mut children = Vec::new();
+    for (n, _) in b.pool.descendants(&r) {
+        children.push(n.clone());
+    }
     if !children.is_empty() {
         return Err(runtime(format!(
             "{r} has child datasets ({}): archiving the root would move them into the archive with it: nothing was changed; move them beside the root (zfs rename) or drop --archive-dir (zfs rollback leaves child datasets alone)",
@@ -66,12 +69,12 @@ pub(super) fn archive_job(b: &mut Builder<'_>, archive: &ArchiveTo, now: i64) ->
         }
     };
 
-    let props: Vec<(String, String)> = root
-        .local
-        .iter()
-        .filter(|(k, _)| !NOT_CARRIED.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut props = Vec::new();
+    for (k, v) in root.local.iter() {
+        if !NOT_CARRIED.contains(&k.as_str()) {
+            props.push((k.clone(), v.clone()));
+        }
+    }
     let cut = root
         .snaps()
         .iter()
@@ -84,11 +87,10 @@ pub(super) fn archive_job(b: &mut Builder<'_>, archive: &ArchiveTo, now: i64) ->
         ));
     }
 
-    let taken: Vec<String> = b
-        .pool
-        .children(a)
-        .map(|(n, _)| Dataset::from_listed(n).basename().to_string())
-        .collect();
+    let mut taken = Vec::new();
+    for (n, _) in b.pool.children(a) {
+        taken.push(Dataset::from_listed(n).basename().to_string());
+    }
     let name = archive
         .parent
         .child(&retention::new_name(now, |n| taken.iter().any(|t| t == n)));
@@ -155,11 +157,10 @@ pub(super) fn prune(
 ) -> Result<()> {
     let a = archive.parent.as_str();
     let mut candidates: Vec<(String, Stamp)> = Vec::new();
-    let entries: Vec<(String, Ds)> = b
-        .pool
-        .children(a)
-        .map(|(n, d)| (n.clone(), d.clone()))
-        .collect();
+    let mut entries = Vec::new();
+    for (n, d) in b.pool.children(a) {
+        entries.push((n.clone(), d.clone()));
+    }
     for (full, ds) in &entries {
         let base = Dataset::from_listed(full).basename().to_string();
         let stamp = retention::parse(&base);

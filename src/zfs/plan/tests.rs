@@ -1,9 +1,9 @@
 use super::*;
 use crate::retention::Policy;
+use crate::zfs::map::Map;
 use crate::zfs::model::Snap;
 use crate::zfs::name::Dataset;
 use crate::zfs::{ArchiveTo, Import};
-use std::collections::BTreeMap;
 
 const NOW: i64 = 1_795_314_050; // 2026-11-22T02:20:50Z
 const DAY: i64 = 86_400;
@@ -106,7 +106,7 @@ fn apply(pool: &mut Pool, plan: &Plan, steps: usize) {
     }
 }
 
-fn siblings(p: &Pool) -> BTreeMap<String, Ds> {
+fn siblings(p: &Pool) -> Map<Ds> {
     p.datasets
         .iter()
         .filter(|(n, _)| {
