@@ -14,12 +14,13 @@
 use crate::btrfs::inspect;
 use crate::btrfs::mount::TopMount;
 use crate::cli::RollbackArgs;
-use crate::diff::{config, mountinfo};
+use crate::diff::config;
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::mountinfo;
 use crate::names::Name;
 use crate::plan::{self, Source};
-use crate::probe::{self, Found};
+use crate::probe;
 use crate::rollback::{self, Target};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -155,21 +156,7 @@ fn btrfs(device: &Path, cfg: &plan::Config) -> Verdict {
 }
 
 fn btrfs_inner(device: &Path, cfg: &plan::Config, v: &mut Verdict) -> Result<()> {
-    match probe::probe(device)? {
-        Found::Btrfs => {}
-        Found::ZfsMember => {
-            return Err(Error::runtime(format!(
-                "{} is a member of a ZFS pool, not btrfs: the rollback would refuse; use --dataset",
-                device.display()
-            )))
-        }
-        Found::Other(what) => {
-            return Err(Error::runtime(format!(
-                "{} holds {what}, not btrfs: the rollback would refuse",
-                device.display()
-            )))
-        }
-    }
+    probe::require_btrfs(device)?;
     let top = TopMount::mount(device, true)?;
     let mut facts = inspect::inspect(&top, cfg, crate::time::unix_now())?;
     let staging = cfg.staging();

@@ -429,17 +429,34 @@ pub fn main(args: Vec<OsString>) -> u8 {
         Ok(Command::Check(args)) => crate::check::run(&args, &host),
         Err(e) => {
             kmsg::init(LevelFilter::Info);
-            log::error!("{e}");
+            let skip = host.in_initrd().then(|| host.kill_switch()).flatten();
+            if let Some(word) = &skip {
+                // The kill switch wins even over a command line that does not parse.
+                log::warn!(
+                    "{word} on the kernel command line: blankroot is off for this boot ({e})"
+                );
+            } else {
+                log::error!("{e}");
+            }
             if host.in_initrd() {
                 // A broken command line at boot still leaves a record for the booted system.
-                let mut s = Status::new(status::Action::Failed);
-                s.error = Some(e.message.clone());
-                s.exit_code = e.exit_code();
+                let action = if skip.is_some() {
+                    status::Action::Skipped
+                } else {
+                    status::Action::Failed
+                };
+                let mut s = Status::new(action);
+                s.error = skip.is_none().then(|| e.message.clone());
+                s.exit_code = if skip.is_some() { 0 } else { e.exit_code() };
                 s.boot_id = host.boot_id();
                 s.started_at = crate::time::rfc3339(crate::time::unix_now());
                 let _ = s.write(std::path::Path::new(status::DEFAULT_PATH));
             }
-            e.exit_code()
+            if skip.is_some() {
+                0
+            } else {
+                e.exit_code()
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod failpoint;
 pub mod host;
 pub mod json;
 pub mod kmsg;
+pub mod mountinfo;
 pub mod names;
 pub mod plan;
 pub mod probe;

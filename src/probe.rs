@@ -75,3 +75,18 @@ fn describe(head: &[u8]) -> String {
         "no filesystem blankroot recognises".into()
     }
 }
+
+/// Refuses a device that is not btrfs, with a message naming what it holds and the fix.
+pub fn require_btrfs(device: &Path) -> Result<()> {
+    match probe(device)? {
+        Found::Btrfs => Ok(()),
+        Found::ZfsMember => Err(Error::usage(format!(
+            "{} is a member of a ZFS pool, not btrfs: nothing was changed; name the root dataset with --dataset POOL/DATASET instead of --device",
+            device.display()
+        ))),
+        Found::Other(what) => Err(Error::runtime(format!(
+            "{} holds {what}, not btrfs: nothing was changed; check --device",
+            device.display()
+        ))),
+    }
+}

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::names::Name;
 use crate::plan::{self, Archive, Source};
-use crate::probe::{self, Found};
+use crate::probe;
 use crate::retention::Policy;
 use crate::status::{Action, Status};
 use crate::{btrfs, time};
@@ -126,6 +126,16 @@ pub fn run(args: &RollbackArgs, host: &Host) -> u8 {
         return err.exit_code();
     }
 
+    if let Some(earlier) = ran_this_boot(host, &args.status_file, args.dry_run) {
+        log::warn!(
+            "blankroot already ran this boot ({} at {}): not running again, the record stays; remove {} to run it once more",
+            earlier.action.word(),
+            earlier.started_at,
+            args.status_file.display()
+        );
+        return earlier.exit_code;
+    }
+
     let mut status = Status::new(Action::Failed);
     status.started_at = time::rfc3339(started);
     status.boot_id = host.boot_id();
@@ -187,6 +197,17 @@ pub fn run(args: &RollbackArgs, host: &Host) -> u8 {
     code
 }
 
+/// In the initrd, the record of a run earlier in this same boot. systemd can start a failed
+/// oneshot a second time (the isolate at switch-root), possibly with the root mounted: one run
+/// per boot, and its record is what the booted system must see.
+pub fn ran_this_boot(host: &Host, status_file: &std::path::Path, dry_run: bool) -> Option<Status> {
+    if dry_run || !host.in_initrd() {
+        return None;
+    }
+    let record = Status::read(status_file).ok()?;
+    (record.boot_id.is_some() && record.boot_id == host.boot_id()).then_some(record)
+}
+
 fn describe(t: &Target, status: &mut Status) {
     match t {
         Target::Btrfs { device, config } => {
@@ -205,21 +226,7 @@ fn describe(t: &Target, status: &mut Status) {
 fn engine(t: &Target, dry_run: bool, now: i64) -> Result<Report> {
     match t {
         Target::Btrfs { device, config } => {
-            match probe::probe(device)? {
-                Found::Btrfs => {}
-                Found::ZfsMember => {
-                    return Err(Error::usage(format!(
-                        "{} is a member of a ZFS pool, not btrfs: nothing was changed; name the root dataset with --dataset POOL/DATASET instead of --device",
-                        device.display()
-                    )))
-                }
-                Found::Other(what) => {
-                    return Err(Error::runtime(format!(
-                        "{} holds {what}, not btrfs: nothing was changed; check --device",
-                        device.display()
-                    )))
-                }
-            }
+            probe::require_btrfs(device)?;
             let plan = btrfs::rollback(device, config, dry_run, now)?;
             Ok(Report {
                 action: Some(if plan.archive.is_some() {
@@ -236,5 +243,45 @@ fn engine(t: &Target, dry_run: bool, now: i64) -> Result<Report> {
             })
         }
         Target::Zfs(config) => crate::zfs::rollback(config, dry_run, now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn one_run_per_boot_in_the_initrd() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("proc/sys/kernel/random")).unwrap();
+        fs::write(root.join("proc/sys/kernel/random/boot_id"), "boot-1\n").unwrap();
+        let file = root.join("status.json");
+        let mut earlier = Status::new(Action::Failed);
+        earlier.boot_id = Some("boot-1".into());
+        earlier.exit_code = 1;
+        earlier.write(&file).unwrap();
+        let host = Host::at(root);
+        assert!(
+            ran_this_boot(&host, &file, false).is_none(),
+            "not in an initrd: tests and manual runs go on"
+        );
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/initrd-release"), "").unwrap();
+        assert_eq!(
+            ran_this_boot(&host, &file, false).map(|s| s.exit_code),
+            Some(1)
+        );
+        assert!(
+            ran_this_boot(&host, &file, true).is_none(),
+            "a dry run always runs"
+        );
+        earlier.boot_id = Some("boot-0".into());
+        earlier.write(&file).unwrap();
+        assert!(
+            ran_this_boot(&host, &file, false).is_none(),
+            "a record from an earlier boot"
+        );
     }
 }

@@ -92,21 +92,23 @@ struct InoLookupUserArgs {
     path: [u8; 3824],
 }
 
+/// The key range of a tree search (`struct btrfs_ioctl_search_key`), shared with the bulk inode
+/// reader of `diff`.
 #[repr(C)]
-#[derive(Default)]
-struct SearchKey {
-    tree_id: u64,
-    min_objectid: u64,
-    max_objectid: u64,
-    min_offset: u64,
-    max_offset: u64,
-    min_transid: u64,
-    max_transid: u64,
-    min_type: u32,
-    max_type: u32,
-    nr_items: u32,
-    unused: u32,
-    unused1: [u64; 4],
+#[derive(Default, Clone, Copy)]
+pub(crate) struct SearchKey {
+    pub tree_id: u64,
+    pub min_objectid: u64,
+    pub max_objectid: u64,
+    pub min_offset: u64,
+    pub max_offset: u64,
+    pub min_transid: u64,
+    pub max_transid: u64,
+    pub min_type: u32,
+    pub max_type: u32,
+    pub nr_items: u32,
+    pub unused: u32,
+    pub unused1: [u64; 4],
 }
 
 #[repr(C)]

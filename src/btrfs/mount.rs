@@ -3,6 +3,7 @@
 
 use super::ioctl::{self, FS_TREE};
 use crate::error::{Error, Result};
+use crate::mountinfo;
 use crate::plan::Mounted;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{open, statfs, Mode, OFlags};
@@ -81,29 +82,22 @@ impl TopMount {
 
     /// Other mounts of this filesystem (read from `/proc/self/mountinfo`).
     pub fn other_mounts(&self) -> Vec<Mounted> {
-        let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let lines: Vec<Vec<String>> = text
-            .lines()
-            .map(|l| l.split(' ').map(unescape).collect())
-            .collect();
-        let ours = self.dir.to_string_lossy();
-        let Some(dev) = lines
-            .iter()
-            .find(|f| f.len() > 4 && f[4] == ours)
-            .map(|f| f[2].clone())
-        else {
+        let mounts = mountinfo::read();
+        let Some(ours) = mounts.iter().find(|m| m.mount_point == self.dir) else {
             return Vec::new();
         };
-        let mut found = Vec::new();
-        for f in &lines {
-            if f.len() > 4 && f[2] == dev && f[4] != ours {
-                found.push(Mounted {
-                    fs_path: f[3].trim_start_matches('/').to_string(),
-                    mountpoint: f[4].clone(),
-                });
-            }
-        }
-        found
+        mounts
+            .iter()
+            .filter(|m| m.dev == ours.dev && m.mount_point != self.dir)
+            .map(|m| Mounted {
+                fs_path: m
+                    .fs_root
+                    .to_string_lossy()
+                    .trim_start_matches('/')
+                    .to_string(),
+                mountpoint: m.mount_point.display().to_string(),
+            })
+            .collect()
     }
 
     /// Commits the transaction and unmounts. When this is the filesystem's only mount, the
@@ -161,36 +155,5 @@ impl Drop for TopMount {
             let _ = unmount(&self.dir, UnmountFlags::DETACH);
         }
         let _ = fs::remove_dir(&self.dir);
-    }
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let d = |k: usize| u32::from(b[i + k] - b'0');
-            out.push((d(1) * 64 + d(2) * 8 + d(3)) as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn unescapes_mountinfo_fields() {
-        assert_eq!(super::unescape(r"/my\040root"), "/my root");
-        assert_eq!(super::unescape(r"/a\134b"), r"/a\b");
-        assert_eq!(super::unescape("/plain"), "/plain");
     }
 }

@@ -4,13 +4,14 @@
 
 use super::model::Reason;
 use super::walk::{self, Walker};
-use super::{base_filter, mountinfo, Options, Outcome, Target};
+use super::{base_filter, Options, Outcome, Target};
 use crate::btrfs::mount::TopMount;
 use crate::btrfs::nav;
 use crate::error::{Error, Result};
+use crate::mountinfo;
 use crate::names::Name;
 use crate::plan::Entry;
-use crate::probe::{self, Found};
+use crate::probe;
 use rustix::fd::OwnedFd;
 use std::path::Path;
 
@@ -25,21 +26,7 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
     else {
         unreachable!("called for Btrfs targets")
     };
-    match probe::probe(device)? {
-        Found::Btrfs => {}
-        Found::ZfsMember => {
-            return Err(Error::usage(format!(
-                "{} is a member of a ZFS pool, not btrfs; name the root dataset with --dataset",
-                device.display()
-            )))
-        }
-        Found::Other(what) => {
-            return Err(Error::runtime(format!(
-                "{} holds {what}, not btrfs; check --device",
-                device.display()
-            )))
-        }
-    }
+    probe::require_btrfs(device)?;
     let top = TopMount::mount(device, true)?;
     let root_fd = subvolume(&top, root, "root")?.ok_or_else(|| {
         Error::runtime(format!(

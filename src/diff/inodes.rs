@@ -9,29 +9,13 @@
 //! the last transaction committed: the caller syncs the filesystem first. A file missing from the
 //! table (written after it was read) falls back to `statx`.
 
+use crate::btrfs::ioctl::SearchKey;
 use rustix::fd::BorrowedFd;
 use rustix::ioctl::{ioctl, opcode, Opcode, Updater};
 
 const INODE_ITEM_KEY: u32 = 1;
 const FIRST_FREE_OBJECTID: u64 = 256;
 const BUF: usize = 256 << 10;
-
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-struct SearchKey {
-    tree_id: u64,
-    min_objectid: u64,
-    max_objectid: u64,
-    min_offset: u64,
-    max_offset: u64,
-    min_transid: u64,
-    max_transid: u64,
-    min_type: u32,
-    max_type: u32,
-    nr_items: u32,
-    unused: u32,
-    unused1: [u64; 4],
-}
 
 #[repr(C)]
 struct SearchHead {

@@ -10,7 +10,7 @@ pub mod config;
 pub mod filter;
 pub mod inodes;
 pub mod model;
-pub mod mountinfo;
+
 pub mod output;
 pub mod tmpfs;
 pub mod walk;
@@ -18,6 +18,7 @@ pub mod zfs;
 
 use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
+use crate::mountinfo;
 use crate::names::Name;
 use crate::plan::Source;
 use filter::Filter;

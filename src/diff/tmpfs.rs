@@ -3,8 +3,9 @@
 
 use super::model::Reason;
 use super::walk::{self, Walker};
-use super::{base_filter, mountinfo, Options, Outcome};
+use super::{base_filter, Options, Outcome};
 use crate::error::{Error, Result};
+use crate::mountinfo;
 use std::path::Path;
 
 pub fn diff(root: &Path, opts: &Options) -> Result<Outcome> {

@@ -12,8 +12,9 @@
 use super::filter::Filter;
 use super::model::{Change, Diff, Entry, Kind, Reason};
 use super::walk::{self, Hint, Walker};
-use super::{base_filter, mountinfo, Options, Outcome, Target};
+use super::{base_filter, Options, Outcome, Target};
 use crate::error::{Error, Result};
+use crate::mountinfo;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
