@@ -90,6 +90,28 @@ fn seed_004_nested_subvolumes_are_deleted_deepest_first() {
 }
 
 #[test]
+fn a_writable_blank_works_with_a_warning() {
+    if !root_or_skip("writable_blank") {
+        return;
+    }
+    let (img, before, old_root) = prepared(false);
+    img.mount().set_ro("root-blank", false);
+    let run = img.rollback(&[]);
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("warning: the blank root-blank is writable"),
+        "{}",
+        run.stderr
+    );
+    assert!(img.status()["warnings"].to_string().contains("is writable"));
+    let m = img.mount();
+    assert!(!m.exists("root/etc/canary"));
+    assert_ne!(m.id("root"), old_root);
+    assert_eq!(persistent_state(&m), before);
+}
+
+#[test]
 fn empty_mode_recreates_an_empty_root_like_seed_004() {
     if !root_or_skip("empty_mode") {
         return;
