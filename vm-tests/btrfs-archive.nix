@@ -1,22 +1,12 @@
 # Archive instead of delete, with retention: keep = 2 over three boots. The newest archive holds
 # the root of the boot before; the oldest is pruned; /persist is untouched.
-{ lib, helpers, ... }:
+{ helpers, ... }:
 {
   name = "blankroot-btrfs-archive";
 
   nodes.machine = {
     specialisation.archive.configuration = {
-      virtualisation.fileSystems."/" = lib.mkForce {
-        device = "/dev/disk/by-label/blankroot";
-        fsType = "btrfs";
-        options = [ "subvol=root" ];
-      };
-      virtualisation.fileSystems."/persist" = {
-        device = "/dev/disk/by-label/blankroot";
-        fsType = "btrfs";
-        options = [ "subvol=persist" ];
-        neededForBoot = true;
-      };
+      imports = [ ./btrfs-layout.nix ];
       boot.blankroot = {
         enable = true;
         archive = {

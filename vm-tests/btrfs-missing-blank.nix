@@ -2,20 +2,10 @@
 # continue: the old root boots, blankroot-status.service fails visibly.
 # stop: the old root is not mounted; the initrd stops in emergency mode; the next (normal) boot
 # still finds everything. Then the blank is created and the rollback works again.
-{ lib, helpers, ... }:
+{ helpers, ... }:
 let
   spec = onFailure: {
-    virtualisation.fileSystems."/" = lib.mkForce {
-      device = "/dev/disk/by-label/blankroot";
-      fsType = "btrfs";
-      options = [ "subvol=root" ];
-    };
-    virtualisation.fileSystems."/persist" = {
-      device = "/dev/disk/by-label/blankroot";
-      fsType = "btrfs";
-      options = [ "subvol=persist" ];
-      neededForBoot = true;
-    };
+    imports = [ ./btrfs-layout.nix ];
     boot.blankroot = {
       enable = true;
       inherit onFailure;

@@ -1,22 +1,12 @@
 # Btrfs root (seed 002's layout without LUKS), systemd stage 1, everything derived from
 # fileSystems."/": the root is put back to root-blank at every boot; /persist stays.
-{ lib, helpers, ... }:
+{ helpers, ... }:
 {
   name = "blankroot-btrfs";
 
   nodes.machine = {
     specialisation.btrfs.configuration = {
-      virtualisation.fileSystems."/" = lib.mkForce {
-        device = "/dev/disk/by-label/blankroot";
-        fsType = "btrfs";
-        options = [ "subvol=root" ];
-      };
-      virtualisation.fileSystems."/persist" = {
-        device = "/dev/disk/by-label/blankroot";
-        fsType = "btrfs";
-        options = [ "subvol=persist" ];
-        neededForBoot = true;
-      };
+      imports = [ ./btrfs-layout.nix ];
       boot.blankroot.enable = true;
     };
   };

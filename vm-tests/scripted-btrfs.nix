@@ -1,24 +1,14 @@
 # Scripted stage 1 (boot.initrd.systemd.enable = false), Btrfs: the binary is copied by
 # extraUtilsCommands (nuke-refs'd, found through PATH) and runs in postResumeCommands, before the
 # root is mounted.
-{ lib, helpers, ... }:
+{ helpers, ... }:
 {
   name = "blankroot-scripted-btrfs";
 
   nodes.machine = {
     specialisation.scripted.configuration = {
       boot.initrd.systemd.enable = false;
-      virtualisation.fileSystems."/" = lib.mkForce {
-        device = "/dev/disk/by-label/blankroot";
-        fsType = "btrfs";
-        options = [ "subvol=root" ];
-      };
-      virtualisation.fileSystems."/persist" = {
-        device = "/dev/disk/by-label/blankroot";
-        fsType = "btrfs";
-        options = [ "subvol=persist" ];
-        neededForBoot = true;
-      };
+      imports = [ ./btrfs-layout.nix ];
       boot.blankroot.enable = true;
     };
   };
