@@ -283,11 +283,16 @@ pub struct Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, step) in self.steps.iter().enumerate() {
-            writeln!(f, "{:>3}. {step}", i + 1)?;
-        }
-        Ok(())
+        numbered(f, &self.steps)
     }
+}
+
+/// The steps of a plan, one numbered line each (what `--dry-run` prints), for both engines.
+pub fn numbered<T: fmt::Display>(f: &mut fmt::Formatter<'_>, steps: &[T]) -> fmt::Result {
+    for (i, step) in steps.iter().enumerate() {
+        writeln!(f, "{:>3}. {step}", i + 1)?;
+    }
+    Ok(())
 }
 
 fn runtime(msg: String) -> Error {

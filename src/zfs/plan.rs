@@ -117,10 +117,7 @@ pub struct Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, step) in self.steps.iter().enumerate() {
-            writeln!(f, "{:>3}. {step}", i + 1)?;
-        }
-        Ok(())
+        crate::plan::numbered(f, &self.steps)
     }
 }
 
