@@ -11,7 +11,8 @@
 #     systemd-hibernate-resume.service (never touch a filesystem a hibernated kernel holds),
 #     systemd-modules-load.service,
 #   ZFS: Requires= and After= zfs-import.target (zfs-dracut imports pools in zfs-import-scan or
-#     zfs-import-cache.service, both before that target; NixOS: zfs-import-POOL.service),
+#     zfs-import-cache.service, both before that target; NixOS: zfs-import-POOL.service); with
+#     --import also Wants=/After= systemd-udev-settle.service and After= zfs-load-module.service,
 #   Before= sysroot.mount and the other /sysroot mounts of the same filesystem, shutdown.target,
 #   Conflicts=shutdown.target, TimeoutStartSec=10min,
 #   BLANKROOT_ON_FAILURE=continue: WantedBy=sysroot.mount initrd.target (a failed rollback boots the
@@ -86,9 +87,16 @@ fi
 for name in $BLANKROOT_CRYPTTAB_NAMES; do
 	after+=("systemd-cryptsetup@$(escape "$name").service")
 done
+wants=()
 if [[ -n $dataset ]]; then
 	requires+=(zfs-import.target)
 	after+=(zfs-import.target zfs-import-scan.service zfs-import-cache.service)
+	# blankroot imports the pool itself (--import, with zfs-dracut's import units masked): wait
+	# for the devices as zfs-import-scan.service does, and for the module.
+	if [[ " $BLANKROOT_ARGS " == *" --import "* ]]; then
+		wants+=(systemd-udev-settle.service)
+		after+=(systemd-udev-settle.service zfs-load-module.service)
+	fi
 fi
 after+=(local-fs-pre.target systemd-hibernate-resume.service systemd-modules-load.service)
 for u in $BLANKROOT_AFTER; do after+=("$u"); done
@@ -105,6 +113,7 @@ ConditionPathExists=!$status_file
 DefaultDependencies=no
 EOF
 ((${#requires[@]} == 0)) || echo "Requires=${requires[*]}"
+((${#wants[@]} == 0)) || echo "Wants=${wants[*]}"
 cat <<EOF
 After=${after[*]}
 Before=${before[*]} shutdown.target

@@ -5,6 +5,7 @@
 #   vm-tests/boot/run.sh [SCENARIO...]      (as root; default: all scenarios)
 #
 # Scenarios: unit-order btrfs-luks btrfs-archive missing-blank cmdline-skip static-binary zfs zfs-luks
+#            zfs-archive zfs-import
 # Environment: BLANKROOT_BOOT_CACHE (default /var/cache/blankroot-boot), BLANKROOT_BOOT_LOGS,
 # BLANKROOT_BOOT_WORK, BLANKROOT_BOOT_KEEP=1, BLANKROOT_BOOT_TIMEOUT (s per boot, default 180),
 # BLANKROOT_BOOT_DEADLINE (s; no boot starts later, default 2400),
@@ -21,10 +22,10 @@ set -euo pipefail
 # shellcheck source=vm-tests/boot/lib/zfs.sh
 . "$BOOT_DIR/lib/zfs.sh"
 
-ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive missing-blank cmdline-skip zfs zfs-luks"
+ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive missing-blank cmdline-skip zfs zfs-luks zfs-archive zfs-import"
 
 usage() {
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -186,6 +187,9 @@ need_btrfs_initrds() {
 
 # Expectations every stage-2 boot of a working rollback shares.
 OK_COMMON="sysroot:active,status_boot:this,order_sysroot:ok,order_usr:ok,static:ok,binary_sha:$BINARY_SHA,root_writable:yes"
+# ZFS, from the initrd: the root still has what zfs-dracut's zfsutil mount needs, owns the blank
+# and is no clone.
+ZFS_ROOT_OK="root_canmount:noauto,root_mountpoint:/,root_origin:none,root_blank:yes"
 
 # --- scenarios ----------------------------------------------------------------------------------
 
@@ -301,26 +305,134 @@ scenario_cmdline_skip() {
 	result cmdline-skip "$( ((ok)) && echo PASS || echo FAIL)" $((SECONDS - t0)) "2 boots: rd.blankroot=0, then without"
 }
 
+# The value of KEY in a verdict line ("" when absent).
+fact_of() { # fact_of LINE KEY
+	sed -n "s/.* $2=\\([^ ]*\\).*/\\1/p" <<<"$1"
+}
+
+# The same persist dataset (guid) in every boot of a ZFS scenario: prints "" or what is wrong.
+same_persist() { # same_persist VERDICT...
+	local f g first=""
+	for f in "$@"; do
+		g=$(fact_of "$f" persist_guid)
+		[[ -n $g && $g != none ]] || {
+			echo "no persist_guid in a boot"
+			return 0
+		}
+		first=${first:-$g}
+		[[ $g == "$first" ]] || {
+			echo "persist_guid changed: $first -> $g"
+			return 0
+		}
+	done
+}
+
 # 6. OpenZFS root (zfs-dracut), plain and on LUKS; the pool is made in the first boot.
 scenario_zfs() { # scenario_zfs zfs|zfs-luks
-	local scen=$1 t0=$SECONDS ok=1 luks=no n img usr cmd initrd expect
+	local scen=$1 t0=$SECONDS ok=1 luks=no n img usr cmd initrd expect why facts=()
 	[[ $scen == zfs-luks ]] && luks=yes
 	zfs_kernel_ensure "$KVER"
 	img=$WORK/$scen.img
 	usr=$WORK/$scen-usr.img
 	zfs_disks "$img" "$usr" "$luks"
 	initrd=$WORK/initrd-$scen.img
-	zfs_initrd "$initrd" "$luks"
+	zfs_initrd "$initrd" "$luks" "--dataset rpool/local/root --snapshot blank"
 	cmd=$(zfs_cmdline "$luks")
-	expect="canary:gone,status:rolled-back,rollback_unit:active/success,order_import:ok,$OK_COMMON"
+	expect="canary:gone,status:rolled-back,rollback_unit:active/success,order_import:ok,blankroot_import:0,$ZFS_ROOT_OK,$OK_COMMON"
 	[[ $luks == yes ]] && expect="$expect,order_crypt:ok,order_crypt_import:ok"
 	for n in 1 2; do
 		local prov=""
 		((n == 1)) && prov="brt.provision=1"
 		run_boot "$scen" $n "$initrd" "$cmd $prov" stage2 "persist:$((n - 1)),$expect" "$img" "$usr"
 		((BOOT_OK)) || ok=0
+		facts+=("$BOOT_FACTS")
 	done
+	if ((ok)); then
+		why=$(same_persist "${facts[@]}")
+		[[ -z $why ]] || {
+			log "  $scen: $why"
+			ok=0
+		}
+	fi
 	result "$scen" "$( ((ok)) && echo PASS || echo FAIL)" $((SECONDS - t0)) "2 boots (pool made in boot 1), ZFS $ZFS_VERSION$([[ $luks == yes ]] && echo ', pool on LUKS2')"
+}
+
+# 7. Archive mode on OpenZFS in the initrd (the host tests run it on zfs-fuse, an old ZFS in user
+# space): clone, rename, promote and prune by the kernel module, the new root then mounted by
+# zfs-dracut (zfsutil); --keep 2 over three boots; the pool is made in boot 1.
+scenario_zfs_archive() {
+	local scen=zfs-archive t0=$SECONDS ok=1 img usr initrd cmd common why f1 f2 f3
+	zfs_kernel_ensure "$KVER"
+	img=$WORK/$scen.img
+	usr=$WORK/$scen-usr.img
+	zfs_disks "$img" "$usr" no
+	initrd=$WORK/initrd-$scen.img
+	zfs_initrd "$initrd" no "--dataset rpool/local/root --snapshot blank --archive-dir rpool/local/old_roots --keep 2"
+	cmd="$(zfs_cmdline no) brt.archive_dir=rpool/local/old_roots"
+	common="canary:gone,status:archived,archive:yes,status_archive:newest,archives_clones:yes,rollback_unit:active/success"
+	common="$common,order_import:ok,blankroot_import:0,$ZFS_ROOT_OK,$OK_COMMON"
+	run_boot $scen 1 "$initrd" "$cmd brt.provision=1" stage2 \
+		"persist:0,archives:1,newest_canary:boot0,pruned:0,$common" "$img" "$usr"
+	((BOOT_OK)) || ok=0
+	f1=$BOOT_FACTS
+	run_boot $scen 2 "$initrd" "$cmd" stage2 \
+		"persist:1,archives:2,newest_canary:boot1,oldest_canary:boot0,pruned:0,$common" "$img" "$usr"
+	((BOOT_OK)) || ok=0
+	f2=$BOOT_FACTS
+	run_boot $scen 3 "$initrd" "$cmd" stage2 \
+		"persist:2,archives:2,newest_canary:boot2,oldest_canary:boot1,pruned:1,pruned_exists:no,$common" "$img" "$usr"
+	((BOOT_OK)) || ok=0
+	f3=$BOOT_FACTS
+	# Across boots: boot 3 pruned the oldest archive boot 2 saw (boot 1's, holding boot 0's canary),
+	# and boot 2's newest archive is boot 3's oldest.
+	if ((ok)); then
+		why=$(same_persist "$f1" "$f2" "$f3")
+		[[ $(fact_of "$f3" pruned_name) == "$(fact_of "$f2" oldest_archive)" ]] ||
+			why="$why; boot 3 pruned $(fact_of "$f3" pruned_name), boot 2's oldest archive was $(fact_of "$f2" oldest_archive)"
+		[[ $(fact_of "$f3" oldest_archive) == "$(fact_of "$f2" newest_archive)" ]] ||
+			why="$why; boot 3's oldest archive is $(fact_of "$f3" oldest_archive), boot 2's newest was $(fact_of "$f2" newest_archive)"
+		if [[ -n $why ]]; then
+			log "  $scen: ${why#; }"
+			ok=0
+		fi
+	fi
+	result $scen "$( ((ok)) && echo PASS || echo FAIL)" $((SECONDS - t0)) "3 boots (pool made in boot 1), --archive-dir rpool/local/old_roots --keep 2, ZFS $ZFS_VERSION"
+}
+
+# 8. blankroot imports the pool itself (--import): zfs-dracut's import units masked.
+scenario_zfs_import() {
+	local scen=zfs-import t0=$SECONDS ok=1 n img usr initrd cmd expect why prov facts=()
+	zfs_kernel_ensure "$KVER"
+	img=$WORK/$scen.img
+	usr=$WORK/$scen-usr.img
+	zfs_disks "$img" "$usr" no
+	initrd=$WORK/initrd-$scen.img
+	zfs_initrd "$initrd" no "--dataset rpool/local/root --snapshot blank --import"
+	cmd=$(zfs_cmdline no blankroot)
+	# blankroot logged its import, the pool's last import is `zpool import -N rpool` (blankroot's;
+	# zfs-dracut's would be `-aN -o cachefile=none`), both of zfs-dracut's import units are masked.
+	expect="canary:gone,status:rolled-back,rollback_unit:active/success,order_import:na,blankroot_import:1"
+	expect="$expect,pool_import:zpool_import_-N_rpool,import_scan:masked/inactive,import_cache:masked/inactive"
+	expect="$expect,$ZFS_ROOT_OK,$OK_COMMON"
+	for n in 1 2; do
+		prov=""
+		((n == 1)) && prov="brt.provision=1"
+		run_boot $scen $n "$initrd" "$cmd $prov" stage2 "persist:$((n - 1)),$expect" "$img" "$usr"
+		((BOOT_OK)) || ok=0
+		facts+=("$BOOT_FACTS")
+	done
+	if ((ok)); then
+		why=$(same_persist "${facts[@]}")
+		[[ -z $why ]] || {
+			log "  $scen: $why"
+			ok=0
+		}
+		grep -aq 'blankroot: importing pool rpool: zpool import -N rpool' "$WORK/serial/$scen-boot2.log" || {
+			log "  $scen: no 'blankroot: importing pool rpool' on the serial console of boot 2"
+			ok=0
+		}
+	fi
+	result $scen "$( ((ok)) && echo PASS || echo FAIL)" $((SECONDS - t0)) "2 boots (pool made in boot 1), blankroot --import, zfs-dracut's import masked, ZFS $ZFS_VERSION"
 }
 
 for s in "${SCENARIOS[@]}"; do
@@ -335,6 +447,8 @@ for s in "${SCENARIOS[@]}"; do
 	missing-blank) scenario_missing_blank ;;
 	cmdline-skip) scenario_cmdline_skip ;;
 	zfs | zfs-luks) scenario_zfs "$s" ;;
+	zfs-archive) scenario_zfs_archive ;;
+	zfs-import) scenario_zfs_import ;;
 	esac
 done
 

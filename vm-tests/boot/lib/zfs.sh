@@ -182,21 +182,33 @@ zfs_disks() { # zfs_disks IMG USR_IMG luks=yes|no
 	mkfs.btrfs -q -f -L brt-usr --rootdir "$WORK/usr-tree" "$usr" >/dev/null
 }
 
-zfs_cmdline() { # zfs_cmdline luks=yes|no
+# Who imports the pool: zfs-dracut (zfs-import-scan.service; no cache file in the initrd) or
+# blankroot (--import): then zfs-dracut's two import units are masked on the command line with
+# rd.systemd.mask= (systemd-debug-generator, in the initrd, ignores plain systemd.mask= there: it
+# is for the booted system), zfs-import.target is reached without an import, and blankroot, which
+# requires that target, finds the pool not imported and imports it itself.
+zfs_cmdline() { # zfs_cmdline luks=yes|no [zfs-dracut|blankroot]
 	local c="root=zfs:rpool/local/root mount.usr=/dev/vdb mount.usrfstype=btrfs brt.fs=zfs"
-	c="$c brt.persist=rpool/safe/persist brt.import=zfs-import-scan.service"
+	c="$c brt.persist=rpool/safe/persist"
+	if [[ ${2:-zfs-dracut} == blankroot ]]; then
+		c="$c rd.systemd.mask=zfs-import-scan.service rd.systemd.mask=zfs-import-cache.service"
+	else
+		c="$c brt.import=zfs-import-scan.service"
+	fi
 	[[ $1 == yes ]] && c="$c brt.crypt=systemd-cryptsetup@cryptpool.service"
 	echo "$c"
 }
 
 # The ZFS initramfs, built by the chroot's dracut (zfs-dracut needs dracut-systemd) with the
-# blankroot module and the guest kernel plus the ZFS modules bind-mounted in.
-zfs_initrd() { # zfs_initrd OUT luks=yes|no   (the chroot is shared: one build at a time)
+# blankroot module and the guest kernel plus the ZFS modules bind-mounted in. ARGS: blankroot's
+# (BLANKROOT_ARGS). With --import in ARGS, blankroot.service also waits for the pool's device:
+# zfs-dracut's import (masked then, see zfs_cmdline) is what waits for udev otherwise.
+zfs_initrd() { # zfs_initrd OUT luks=yes|no ARGS   (the chroot is shared: one build at a time)
 	with_cache_lock _zfs_initrd "$@"
 }
 
 _zfs_initrd() {
-	local out=$1 luks=$2 c=$ZFS_CHROOT b ov pooldev devunit
+	local out=$1 luks=$2 args=$3 c=$ZFS_CHROOT b ov pooldev devunit
 	b=$c/tmp/brt
 	rm -rf "$b"
 	mkdir -p "$b/conf.d"
@@ -230,9 +242,22 @@ RemainAfterExit=yes
 ExecStart=/usr/libexec/brt/busybox sh /usr/libexec/brt/brt-zfs-provision $pooldev
 UNIT
 	ln -sfn ../brt-zfs-provision.service "$ov/usr/lib/systemd/system/initrd.target.wants/brt-zfs-provision.service"
+	if [[ " $args " == *" --import "* ]]; then
+		mkdir -p "$ov/usr/lib/systemd/system/blankroot.service.d"
+		cat >"$ov/usr/lib/systemd/system/blankroot.service.d/brt-import.conf" <<UNIT
+# Test-only (boot tests): blankroot imports the pool (--import) and zfs-dracut's import units are
+# masked; they were what waited for udev (systemd-udev-settle.service), and zfs-import.target,
+# which blankroot.service requires, is reached without them: wait for the pool's device here.
+# (Not covered: native encryption. zfs-dracut loads keys in dracut-pre-mount.service, which only
+# waits for zfs-import.target, so it would also have to be ordered after blankroot.service.)
+[Unit]
+Requires=$devunit
+After=$devunit
+UNIT
+	fi
 	cp "$BLANKROOT_BIN" "$b/blankroot"
 	{
-		echo 'BLANKROOT_ARGS="--dataset rpool/local/root --snapshot blank"'
+		echo "BLANKROOT_ARGS=\"$args\""
 		echo 'BLANKROOT_ON_FAILURE=continue'
 		[[ $luks == yes ]] && echo 'BLANKROOT_CRYPTTAB_NAMES=cryptpool'
 		echo 'BLANKROOT_BINARY=/tmp/brt/blankroot'
