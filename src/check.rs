@@ -13,13 +13,13 @@
 
 use crate::btrfs::inspect;
 use crate::btrfs::mount::TopMount;
+use crate::btrfs::plan::{self, Source};
 use crate::cli::RollbackArgs;
 use crate::diff::config;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::mountinfo;
 use crate::names::Name;
-use crate::plan::{self, Source};
 use crate::probe;
 use crate::rollback::{self, Target};
 use std::fmt::Write;

@@ -85,6 +85,9 @@ pub struct RollbackArgs {
     pub import: bool,
     pub force_import: bool,
     pub zfs_command: Option<PathBuf>,
+    pub lock_wait: Option<u32>,
+    pub prune_unmarked: bool,
+    pub mount_options: Option<String>,
 }
 
 impl Default for RollbackArgs {
@@ -109,6 +112,9 @@ impl Default for RollbackArgs {
             import: false,
             force_import: false,
             zfs_command: None,
+            lock_wait: None,
+            prune_unmarked: false,
+            mount_options: None,
         }
     }
 }
@@ -331,6 +337,11 @@ fn parse_rollback_with(
             "--import" => a.import = w.flag(&opt)?,
             "--force-import" => a.force_import = w.flag(&opt)?,
             "--zfs-command" => once(&mut a.zfs_command, &opt, PathBuf::from(w.value(&opt)?))?,
+            "--lock-wait" => {
+                let v = number(&opt, &w.string(&opt)?)?;
+                once(&mut a.lock_wait, &opt, v)?
+            }
+            "--prune-unmarked" => a.prune_unmarked = w.flag(&opt)?,
             _ if extra(&opt, w)? => {}
             _ => {
                 return Err(Error::usage(format!(

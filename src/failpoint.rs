@@ -18,3 +18,23 @@ pub fn hit(name: &str) {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn hit(_name: &str) {}
+
+/// The clock: `BLANKROOT_NOW=<unix seconds>` stands in for it in builds with the `failpoints`
+/// feature (tests of archives made within one second, or with the clock behind).
+pub fn now() -> i64 {
+    #[cfg(feature = "failpoints")]
+    if let Some(secs) = std::env::var("BLANKROOT_NOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return secs;
+    }
+    crate::time::unix_now()
+}
+
+/// `BLANKROOT_IGNORE_HEADROOM=1`, in builds with the `failpoints` feature: plan as if metadata
+/// space were plentiful, so the full-disk tests can drive a run into the kernel's ENOSPC
+/// part-way and check that even then the root is never missing.
+pub fn ignore_headroom() -> bool {
+    cfg!(feature = "failpoints") && std::env::var("BLANKROOT_IGNORE_HEADROOM").as_deref() == Ok("1")
+}

@@ -96,6 +96,16 @@ impl Name {
         self.parts.len() >= other.parts.len() && self.parts[..other.parts.len()] == other.parts[..]
     }
 
+    /// This name with its leading `from` replaced by `to` (`root/var` from `root` to `x`:
+    /// `x/var`); `None` when it does not lie within `from`.
+    pub fn rebase(&self, from: &Name, to: &Name) -> Option<Name> {
+        self.is_within(from).then(|| {
+            let mut parts = to.parts.clone();
+            parts.extend_from_slice(&self.parts[from.parts.len()..]);
+            Name { parts }
+        })
+    }
+
     pub fn components(&self) -> &[OsString] {
         &self.parts
     }
@@ -160,5 +170,16 @@ mod tests {
         assert!(root.is_within(&root));
         assert!(!Name::parse("x", "root-blank").unwrap().is_within(&root));
         assert!(!root.is_within(&Name::parse("x", "root/var").unwrap()));
+    }
+
+    #[test]
+    fn rebase_replaces_the_leading_components() {
+        let n = |s: &str| Name::parse("x", s).unwrap();
+        assert_eq!(
+            n("root/var/lib").rebase(&n("root"), &n(".s")),
+            Some(n(".s/var/lib"))
+        );
+        assert_eq!(n("root").rebase(&n("root"), &n("a/b")), Some(n("a/b")));
+        assert_eq!(n("rootx/var").rebase(&n("root"), &n("s")), None);
     }
 }

@@ -1,10 +1,9 @@
-//! Archive names and which archives to prune. Pure: no filesystem here.
-//!
 //! An archive is named by the UTC time it was archived, `2026-11-22T02:20:50Z`, with `.1`, `.2`...
-//! appended when that name is taken. Names sort by time; ages come from the name, never from
-//! mtime (`mv` keeps the root's mtime, so a fresh archive can look months old). Archives made by
-//! the impermanence README's script (`2024-03-5_10:11:12`, unpadded day) are understood too, so
-//! they are pruned by the same rules after a migration.
+//! appended when archives are made within one second; a new name always sorts after every
+//! existing archive, so "newest" is simply the highest name (in time and sequence order). Ages
+//! come from the name, never from mtime (`mv` keeps the root's mtime, so a fresh archive can look
+//! months old). Archives made by the impermanence README's script (`2024-03-5_10:11:12`,
+//! unpadded day) are understood too, so they sort and age by the same rules after a migration.
 
 use crate::time::{civil_from_unix, unix_from_civil, Civil};
 
@@ -93,12 +92,34 @@ fn civil(y: &str, mo: &str, d: &str, h: &str, mi: &str, s: &str, min_len: usize)
     })
 }
 
-/// A name for an archive made at `now` that no entry in `taken` has.
-pub fn new_name(now: i64, taken: impl Fn(&str) -> bool) -> String {
-    (0..)
-        .map(|seq| format(Stamp { secs: now, seq }))
+/// The name of an archive made at `now`: it sorts after every archive in `existing` (so a
+/// sequence number is never used twice, even after its archive was pruned), and no entry of the
+/// directory has it (`taken`). When the clock is not ahead of the newest archive (two boots in
+/// one second, or a board without a real-time clock that starts every boot at the same time),
+/// the name continues after the newest one; the second value says the clock was behind it.
+pub fn next_name(
+    now: i64,
+    existing: impl IntoIterator<Item = Stamp>,
+    taken: impl Fn(&str) -> bool,
+) -> (String, bool) {
+    let newest = existing.into_iter().max();
+    let first = match newest {
+        Some(n) if n.secs >= now => Stamp {
+            secs: n.secs,
+            seq: n.seq + 1,
+        },
+        _ => Stamp { secs: now, seq: 0 },
+    };
+    let name = (first.seq..)
+        .map(|seq| {
+            format(Stamp {
+                secs: first.secs,
+                seq,
+            })
+        })
         .find(|name| !taken(name))
-        .expect("some sequence number is free")
+        .expect("some sequence number is free");
+    (name, newest.is_some_and(|n| n.secs > now))
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,15 +137,14 @@ pub struct Verdict {
     pub warnings: Vec<String>,
 }
 
-/// Which of the existing `archives` to prune before this run adds its own (`adding`).
+/// Which of the existing `archives` to prune, this run adding `adding` archives of its own
+/// (newer than all of them).
 ///
-/// The newest archive always survives: the one this run adds, or, when it adds none (the root
-/// was already gone after an interrupted run), the newest existing one.
-pub fn select(archives: &[(String, Stamp)], policy: Policy, now: i64, adding: bool) -> Verdict {
+/// The newest archive always survives: the one this run adds, or, when it adds none, the newest
+/// existing one.
+pub fn select(archives: &[(String, Stamp)], policy: Policy, now: i64, adding: usize) -> Verdict {
     let mut sorted: Vec<&(String, Stamp)> = archives.iter().collect();
-    crate::sort::sort_by(&mut sorted, |a, b| {
-        b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0))
-    });
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
     let mut verdict = Verdict::default();
     let newest = sorted.first().map(|a| a.1.secs);
     let clock_behind = newest.is_some_and(|n| now < n);
@@ -135,11 +155,9 @@ pub fn select(archives: &[(String, Stamp)], policy: Policy, now: i64, adding: bo
             sorted[0].0
         ));
     }
-    let room = policy
-        .keep
-        .map(|k| k.saturating_sub(u32::from(adding)) as usize);
+    let room = policy.keep.map(|k| (k as usize).saturating_sub(adding));
     for (index, (name, stamp)) in sorted.iter().map(|a| (&a.0, a.1)).enumerate() {
-        if index == 0 && !adding {
+        if index == 0 && adding == 0 {
             continue;
         }
         let over_count = room.is_some_and(|room| index >= room);
@@ -230,13 +248,57 @@ mod tests {
         }
     }
 
+    fn stamps(names: &[&str]) -> Vec<Stamp> {
+        names.iter().map(|n| parse(n).unwrap()).collect()
+    }
+
     #[test]
-    fn collisions_get_a_sequence_number() {
-        let taken = ["2026-11-22T02:20:50Z", "2026-11-22T02:20:50Z.1"];
+    fn a_new_name_sorts_after_every_existing_archive() {
+        let none = |_: &str| false;
         assert_eq!(
-            new_name(NOW, |n| taken.contains(&n)),
-            "2026-11-22T02:20:50Z.2"
+            next_name(NOW, [], none),
+            ("2026-11-22T02:20:50Z".into(), false)
         );
+        let older = stamps(&["2026-11-21T00:00:00Z.4"]);
+        assert_eq!(next_name(NOW, older, none).0, "2026-11-22T02:20:50Z");
+        // Same second: after the highest sequence number, even when lower ones were pruned.
+        let same = stamps(&["2026-11-22T02:20:50Z.2"]);
+        assert_eq!(next_name(NOW, same, none).0, "2026-11-22T02:20:50Z.3");
+        // Clock behind the newest archive: continue after it, and say so.
+        let ahead = stamps(&["2026-11-23T00:00:00Z", "2026-11-20T00:00:00Z.7"]);
+        assert_eq!(
+            next_name(NOW, ahead, none),
+            ("2026-11-23T00:00:00Z.1".into(), true)
+        );
+        // A name some other entry has (a plain directory) is skipped.
+        let taken = |n: &str| n == "2026-11-22T02:20:50Z";
+        assert_eq!(next_name(NOW, [], taken).0, "2026-11-22T02:20:50Z.1");
+    }
+
+    #[test]
+    fn six_boots_in_one_second_keep_the_newest_two() {
+        // Issue 9: with names reused after pruning, `.2` stayed forever as the "newest".
+        let mut kept: Vec<(String, Stamp)> = Vec::new();
+        let policy = Policy {
+            keep: Some(2),
+            keep_days: None,
+        };
+        for boot in 0..6 {
+            let v = select(&kept, policy, NOW, 1);
+            kept.retain(|(n, _)| !v.prune.contains(n));
+            let (name, _) = next_name(NOW, kept.iter().map(|a| a.1), |_| false);
+            kept.push((name.clone(), parse(&name).unwrap()));
+            if boot >= 1 {
+                assert_eq!(kept.len(), 2, "boot {boot}: {kept:?}");
+                let newest = kept.iter().max_by_key(|a| a.1).unwrap();
+                assert_eq!(
+                    newest.0, name,
+                    "boot {boot}: the newest is the one just made"
+                );
+            }
+        }
+        let names: Vec<&str> = kept.iter().map(|a| a.0.as_str()).collect();
+        assert_eq!(names, ["2026-11-22T02:20:50Z.4", "2026-11-22T02:20:50Z.5"]);
     }
 
     #[test]
@@ -248,7 +310,7 @@ mod tests {
                 keep_days: None,
             },
             NOW,
-            true,
+            1,
         );
         assert_eq!(
             v.prune,
@@ -274,7 +336,7 @@ mod tests {
                 keep_days: Some(30),
             },
             NOW,
-            false,
+            0,
         );
         assert_eq!(
             v.prune,
@@ -290,7 +352,7 @@ mod tests {
                 keep_days: Some(30),
             },
             NOW,
-            true,
+            1,
         );
         assert_eq!(v.prune.len(), 2);
     }
@@ -304,7 +366,7 @@ mod tests {
                 keep_days: Some(30),
             },
             NOW,
-            true,
+            1,
         );
         assert!(v.prune.is_empty());
         assert_eq!(v.warnings.len(), 1);
@@ -312,12 +374,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_newest_survives_and_the_count_holds(ages in proptest::collection::btree_set(0i64..400, 0..12), keep in 1u32..6, days in proptest::option::of(0u32..100), adding: bool) {
+        fn the_newest_survives_and_the_count_holds(ages in proptest::collection::btree_set(0i64..400, 0..12), keep in 1u32..6, days in proptest::option::of(0u32..100), adding in 0usize..3) {
             let list = archives(&ages.into_iter().collect::<Vec<_>>());
             let v = select(&list, Policy { keep: Some(keep), keep_days: days }, NOW, adding);
             let left = list.len() - v.prune.len();
-            prop_assert!(left + usize::from(adding) <= keep as usize);
-            if !adding && !list.is_empty() {
+            prop_assert!(left + adding <= (keep as usize).max(adding));
+            if adding == 0 && !list.is_empty() {
                 let newest = list.iter().max_by_key(|a| a.1).unwrap();
                 prop_assert!(!v.prune.contains(&newest.0));
             }

@@ -1,17 +1,17 @@
 //! `blankroot rollback`: the guard rails around the engines (initrd check, kill switch, status
 //! record), and the translation of the command line into an engine's configuration.
 
+use crate::btrfs::plan::{self, Archive, Source};
 use crate::cli::{FsChoice, RollbackArgs};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::names::Name;
-use crate::plan::{self, Archive, Source};
 use crate::probe;
 use crate::retention::Policy;
 use crate::status::{Action, Status};
-use crate::{btrfs, time};
+use crate::{btrfs, lock, time};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What to roll back, fully validated.
 #[derive(Debug)]
@@ -86,6 +86,7 @@ fn btrfs_config(a: &RollbackArgs) -> Result<plan::Config> {
         archive,
         protect,
         min_free: a.min_free,
+        prune_unmarked: a.prune_unmarked,
     };
     config.validate()?;
     Ok(config)
@@ -101,6 +102,9 @@ pub fn archive_policy(a: &RollbackArgs) -> Result<Option<(String, Policy)>> {
         None if a.keep.is_some() || a.keep_days.is_some() => {
             Err(Error::usage("--keep and --keep-days apply to archives: give --archive-dir too"))
         }
+        None if a.prune_unmarked => Err(Error::usage(
+            "--prune-unmarked applies to archives: give --archive-dir too",
+        )),
         None => Ok(None),
         Some(_) if a.keep == Some(0) => Err(Error::usage(
             "--keep 0 would prune the archive just made; use --keep 1 or more, or drop --archive-dir to delete the root instead",
@@ -112,7 +116,7 @@ pub fn archive_policy(a: &RollbackArgs) -> Result<Option<(String, Policy)>> {
 /// Runs `rollback` and returns the exit code.
 pub fn run(args: &RollbackArgs, host: &Host) -> u8 {
     let clock = Instant::now();
-    let started = time::unix_now();
+    let started = crate::failpoint::now();
     let target = target(args);
     let allowed = args.allow_outside_initrd || host.in_initrd();
     if !allowed {
@@ -125,6 +129,23 @@ pub fn run(args: &RollbackArgs, host: &Host) -> u8 {
         log::error!("{err}");
         return err.exit_code();
     }
+
+    // One run per disk at a time; a dry run changes nothing and needs no lock. Taken before
+    // the one-run-per-boot check, so a run that waited sees the record of the one it waited for.
+    let _lock = match (&target, args.dry_run || host.kill_switch().is_some()) {
+        (Ok(t), false) => {
+            let wait = Duration::from_secs(args.lock_wait.unwrap_or(DEFAULT_LOCK_WAIT).into());
+            match lock_for(t, wait) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    // No status record: the run that holds the lock writes its own.
+                    log::error!("{e}");
+                    return e.exit_code();
+                }
+            }
+        }
+        _ => None,
+    };
 
     if let Some(earlier) = ran_this_boot(host, &args.status_file, args.dry_run) {
         log::warn!(
@@ -195,6 +216,24 @@ pub fn run(args: &RollbackArgs, host: &Host) -> u8 {
         log::error!("{e}");
     }
     code
+}
+
+/// Seconds a second run waits for the first to finish (`--lock-wait`).
+pub const DEFAULT_LOCK_WAIT: u32 = 30;
+
+fn lock_for(t: &Target, wait: Duration) -> Result<lock::Lock> {
+    match t {
+        Target::Btrfs { device, .. } => lock::acquire(
+            &lock::btrfs_key(device),
+            &device.display().to_string(),
+            wait,
+        ),
+        Target::Zfs(c) => lock::acquire(
+            &lock::zfs_key(c.dataset.pool()),
+            &format!("pool {}", c.dataset.pool()),
+            wait,
+        ),
+    }
 }
 
 /// In the initrd, the record of a run earlier in this same boot. systemd can start a failed

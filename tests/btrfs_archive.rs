@@ -88,7 +88,33 @@ fn keep_days_prunes_by_the_name_not_the_mtime_and_leaves_non_archives_alone() {
         std::os::unix::fs::symlink("../persist", m.path("old_roots/2000-01-02T00:00:00Z")).unwrap();
         m.write("old_roots/README", "file\n");
     }
-    let run = img.rollback(&["--archive-dir", "old_roots", "--keep-days", "30"]);
+    // These were not archived by this blankroot (no mark): left alone unless --prune-unmarked.
+    let dry = img.rollback(&[
+        "--archive-dir",
+        "old_roots",
+        "--keep-days",
+        "30",
+        "--dry-run",
+    ]);
+    dry.ok();
+    assert!(
+        !dry.stdout.contains("delete subvolume old_roots/"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stderr
+            .contains("old_roots/2001-01-01T00:00:00Z (not marked as an archive blankroot made"),
+        "{}",
+        dry.stderr
+    );
+    let run = img.rollback(&[
+        "--archive-dir",
+        "old_roots",
+        "--keep-days",
+        "30",
+        "--prune-unmarked",
+    ]);
     run.ok();
     let s = img.status();
     let mut pruned: Vec<String> = s["pruned"]

@@ -136,6 +136,7 @@ fn archive_mode_with_pruning_survives_a_crash_before_any_step() {
             "2020-01-03T00:00:00Z",
         ] {
             m.subvol(&format!("old_roots/{name}"))
+                .mark_archive(&format!("old_roots/{name}"))
                 .write(&format!("old_roots/{name}/etc/canary"), name);
         }
         m.subvol("old_roots/2020-01-01T00:00:00Z/nested")

@@ -76,7 +76,8 @@ fn a_good_setup_passes_while_the_root_is_mounted_and_nothing_is_written() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("rename root (id"),
+        r.stdout.contains("swap .blankroot-new-root and root (id")
+            && r.stdout.contains("rename .blankroot-new-root (id"),
         "archive mode moves the root:\n{}",
         r.stdout
     );

@@ -36,21 +36,29 @@ fn archives_with(pool: &Pool, text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The first archive run: clone, create the parent, rename, rename, promote.
+/// The first archive run: clone, create the parent, mark, rename, rename, promote.
 #[test]
 fn first_archive_run_killed_at_each_step_is_finished_by_the_next() {
     if !zfs_or_skip("crash_first_run") {
         return;
     }
     // Archives after the rerun: one, except when the crash came after the new root had its
-    // name (steps 5 and 6): it may have been booted from, so it is archived too.
-    for (step, archives) in [(1, 1), (2, 1), (3, 1), (4, 1), (5, 2), (6, 2)] {
+    // name (steps 6 and 7): it may have been booted from, so it is archived too.
+    for (step, archives) in [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 2), (7, 2)] {
         let pool = Pool::new();
         pool.seed();
         let before = pool.persistent_state();
         let parent = pool.ds("local/old_roots");
         let args = ["--archive-dir", parent.as_str()];
         crash_at(&pool, &args, step);
+        // ZFS has no rename that swaps two names: only between the two renames (before step 5)
+        // is the root's name free, and then the staging clone is there to take it.
+        if step == 5 {
+            assert!(!pool.exists(&pool.root()));
+            assert!(pool.exists(&pool.ds("local/.blankroot-new-root")));
+        } else {
+            assert!(pool.exists(&pool.root()), "step-{step}: no root");
+        }
         let run: Run = pool.rollback(&args);
         run.ok();
         pool.assert_root_is_blank();
@@ -69,7 +77,7 @@ fn first_archive_run_killed_at_each_step_is_finished_by_the_next() {
         for a in pool.archives() {
             assert_eq!(pool.get("origin", &a), format!("{}@blank", pool.root()));
         }
-        if step == 4 {
+        if step == 5 {
             assert!(
                 run.stderr.contains("stopped between its two renames"),
                 "{}",
@@ -88,13 +96,14 @@ fn first_archive_run_killed_at_each_step_is_finished_by_the_next() {
     }
 }
 
-/// A later run with pruning (--keep 1): clone, destroy the old archive, rename, rename, promote.
+/// A later run with pruning (--keep 1): clone, destroy the old archive, mark, rename, rename,
+/// promote.
 #[test]
 fn pruning_run_killed_at_each_step_is_finished_by_the_next() {
     if !zfs_or_skip("crash_pruning_run") {
         return;
     }
-    for step in 1..=6 {
+    for step in 1..=7 {
         let pool = Pool::new();
         pool.seed();
         let before = pool.persistent_state();
@@ -110,7 +119,7 @@ fn pruning_run_killed_at_each_step_is_finished_by_the_next() {
         // The second boot's root is kept unless a later archive replaced it under --keep 1
         // (crash after the new root had its name: it may have been booted from).
         let kept = archives_with(&pool, "second boot").len();
-        assert_eq!(kept, usize::from(step < 5), "step-{step}");
+        assert_eq!(kept, usize::from(step < 6), "step-{step}");
     }
 }
 
@@ -123,7 +132,7 @@ fn delete_mode_finishes_an_interrupted_archive_run() {
     let pool = Pool::new();
     pool.seed();
     let parent = pool.ds("local/old_roots");
-    crash_at(&pool, &["--archive-dir", &parent], 4);
+    crash_at(&pool, &["--archive-dir", &parent], 5);
     assert!(!pool.exists(&pool.root()));
     pool.rollback(&[]).ok();
     pool.assert_root_is_blank();

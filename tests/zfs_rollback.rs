@@ -176,7 +176,16 @@ fn keep_days_prunes_by_the_name_and_leaves_strangers_alone() {
         zfs(&["create", "-o", "mountpoint=legacy", ds]);
     }
     zfs(&["snapshot", &format!("{old}@s1")]);
-    let run = pool.rollback(&["--archive-dir", &parent, "--keep-days", "30"]);
+    // `old` as blankroot marks its archives; the README-style one is the impermanence
+    // script's, pruned by the same rules with --prune-unmarked.
+    zfs(&["set", "org.blankroot:archive=2020-01-01T00:00:00Z", &old]);
+    let run = pool.rollback(&[
+        "--archive-dir",
+        &parent,
+        "--keep-days",
+        "30",
+        "--prune-unmarked",
+    ]);
     run.ok();
     let st = pool.status();
     let new = st["archive"].as_str().unwrap().to_string();
@@ -220,11 +229,12 @@ fn dry_run_prints_every_command_and_changes_nothing() {
     let expect = [
         format!("  1. zfs clone -o canmount=noauto -o mountpoint=legacy {root}@blank {staging}"),
         format!("  2. zfs create -o canmount=off -o mountpoint=none {parent}"),
-        format!("  3. zfs rename {root} {parent}/20"),
-        format!("  4. zfs rename {staging} {root}"),
-        format!("  5. zfs promote {root}"),
+        "  3. zfs set org.blankroot:archive=20".to_string(),
+        format!("  4. zfs rename {root} {parent}/20"),
+        format!("  5. zfs rename {staging} {root}"),
+        format!("  6. zfs promote {root}"),
     ];
-    assert_eq!(lines.len(), 6, "{}", run.stdout);
+    assert_eq!(lines.len(), 7, "{}", run.stdout);
     for (line, want) in lines[1..].iter().zip(&expect) {
         assert!(line.starts_with(want.as_str()), "{line:?} vs {want:?}");
     }

@@ -1,13 +1,13 @@
 //! Carrying out a plan: one ioctl or rename per step, each target checked again just before.
 
 use super::mount::TopMount;
+use super::plan::{Entry, Plan, Step, RETIRED_XATTR};
 use super::{ioctl, nav};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::names::Name;
-use crate::plan::{Entry, Plan, Step};
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{mkdirat, renameat_with, Mode, RenameFlags};
+use rustix::fs::{fsetxattr, mkdirat, renameat_with, Mode, RenameFlags, XattrFlags};
 use rustix::io::Errno;
 use std::path::Path;
 
@@ -23,10 +23,13 @@ pub fn execute(top: TopMount, plan: &Plan) -> Result<()> {
             _ => run(top.as_ref().expect("mounted until the commit").fd(), step),
         };
         done.map_err(|e| {
-            Error::runtime(format!(
-                "step {}/{total} ({step}) failed: {e}; steps before it are done and the next run finishes the job",
-                i + 1
-            ))
+            // Each step is one ioctl or rename: a failed one changed nothing.
+            let after = if i == 0 {
+                "nothing was changed"
+            } else {
+                "the steps before it are done, the root is in place and the next run finishes the job"
+            };
+            Error::runtime(format!("step {}/{total} ({step}) failed: {e}; {after}", i + 1))
         })?;
     }
     failpoint::hit(&format!("step-{}", total + 1));
@@ -42,7 +45,7 @@ fn run(top: BorrowedFd<'_>, step: &Step) -> Result<()> {
             prove(parent.as_fd(), name, Some(*id))?;
             ioctl::destroy(&parent, name.basename_os()).map_err(|e| sys("deleting", e))
         }
-        Step::MakeWritable { name, id } => {
+        Step::MakeWritable { name, id, .. } => {
             let fd = nav::open_dir(top, &name.to_path()).map_err(|e| sys("opening", e))?;
             prove_fd(&fd, name, *id)?;
             ioctl::set_read_only(&fd, false).map_err(|e| sys("clearing read-only", e))
@@ -80,6 +83,30 @@ fn run(top: BorrowedFd<'_>, step: &Step) -> Result<()> {
                 RenameFlags::NOREPLACE,
             )
             .map_err(|e| sys("renaming", e))
+        }
+        Step::Mark { name, id, value } => {
+            let fd = nav::open_dir(top, &name.to_path()).map_err(|e| sys("opening", e))?;
+            prove_fd(&fd, name, *id)?;
+            fsetxattr(&fd, RETIRED_XATTR, value.as_bytes(), XattrFlags::empty())
+                .map_err(|e| sys("marking", e))
+        }
+        Step::Exchange {
+            staging,
+            staging_id,
+            root,
+            root_id,
+        } => {
+            let dir = nav::open_parent(top, root).map_err(|e| sys("opening the directory", e))?;
+            prove(dir.as_fd(), staging, *staging_id)?;
+            prove(dir.as_fd(), root, Some(*root_id))?;
+            renameat_with(
+                &dir,
+                staging.basename_os(),
+                &dir,
+                root.basename_os(),
+                RenameFlags::EXCHANGE,
+            )
+            .map_err(|e| sys("swapping", e))
         }
         Step::Commit => unreachable!("execute commits by unmounting"),
     }

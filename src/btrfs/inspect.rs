@@ -1,10 +1,10 @@
 //! Gathering the facts the plan needs, without writing anything.
 
 use super::mount::TopMount;
-use super::{ioctl, nav};
+use super::plan::{ArchiveEntry, Config, Entry, Facts, Source};
+use super::{ioctl, nav, space};
 use crate::error::{Error, Result};
 use crate::names::Name;
-use crate::plan::{ArchiveEntry, Config, Entry, Facts, Source};
 use rustix::fd::BorrowedFd;
 use rustix::fs::Dir;
 use std::ffi::OsStr;
@@ -21,8 +21,13 @@ pub fn inspect(top: &TopMount, cfg: &Config, now: i64) -> Result<Facts> {
     let staging = nav::tree(t, &cfg.staging())?;
 
     let (mut archive_dir, mut archive_container, mut archives) = (None, None, Vec::new());
+    let mut archive_dir_flags = 0;
     if let Some(a) = &cfg.archive {
         let (entry, fd) = nav::classify(t, &a.dir)?;
+        if let Some(fd) = &fd {
+            archive_dir_flags =
+                nav::flags(fd).map_err(|e| Error::io(format!("looking at {}", a.dir), e))?;
+        }
         archive_container = match (&entry, &fd) {
             (Entry::PlainDir, Some(fd)) => Some(id_of(fd)?),
             (Entry::Absent, _) => nearest_container(t, &a.dir)?,
@@ -45,6 +50,7 @@ pub fn inspect(top: &TopMount, cfg: &Config, now: i64) -> Result<Facts> {
         archive_dir = Some(entry);
     }
 
+    let free = ioctl::free_space(t).map_err(|e| Error::io("reading free space", e))?;
     let mut protected = Vec::new();
     for p in &cfg.protect {
         protected.push((p.clone(), nav::classify(t, p)?.0));
@@ -55,13 +61,19 @@ pub fn inspect(top: &TopMount, cfg: &Config, now: i64) -> Result<Facts> {
         blank,
         staging,
         archive_dir,
+        archive_dir_flags,
         archive_container,
         archives,
         protected,
         default_subvol: ioctl::default_subvolume(t)
             .map_err(|e| Error::io("reading the default subvolume", e))?,
         mounts: top.other_mounts(),
-        space: ioctl::free_space(t).map_err(|e| Error::io("reading free space", e))?,
+        metadata_available: if crate::failpoint::ignore_headroom() {
+            u64::MAX
+        } else {
+            space::metadata_available(&free)
+        },
+        space: free,
         now,
     })
 }

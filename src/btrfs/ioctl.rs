@@ -224,6 +224,9 @@ pub struct SubvolInfo {
     /// The subvolume this one is a snapshot of; all zero when it is not a snapshot.
     pub parent_uuid: [u8; 16],
     pub otime: i64,
+    /// Transaction that last changed the subvolume, and the one that made it.
+    pub ctransid: u64,
+    pub otransid: u64,
 }
 
 /// Facts about the subvolume that contains `fd` (for a subvolume's top directory: itself).
@@ -237,6 +240,8 @@ pub fn subvol_info(fd: impl AsFd) -> Result<SubvolInfo> {
         uuid: a.uuid,
         parent_uuid: a.parent_uuid,
         otime: a.otime.sec as i64,
+        ctransid: a.ctransid,
+        otransid: a.otransid,
     })
 }
 
@@ -368,8 +373,14 @@ pub struct Space {
     pub data: u64,
     /// Bytes that new metadata (snapshots, deletions, directory entries) can still use.
     pub metadata: u64,
+    /// The part of `metadata` that is not yet allocated to metadata chunks.
+    pub metadata_unallocated: u64,
     /// Size of all devices together.
     pub total: u64,
+    /// Size of a metadata block (what a reservation is counted in).
+    pub nodesize: u32,
+    /// The filesystem's UUID, as in `/sys/fs/btrfs/<fsid>`.
+    pub fsid: [u8; 16],
 }
 
 /// Free space for data and metadata, counting unallocated device space at each profile's cost.
@@ -407,7 +418,8 @@ pub fn free_space(fd: impl AsFd) -> Result<Space> {
             1
         }
     };
-    let avail = |kind: u64| -> u64 {
+    // (free in the allocated chunks, unallocated space usable for new chunks) of one kind.
+    let avail = |kind: u64| -> (u64, u64) {
         let mut free = 0u64;
         let mut profile = 0u64;
         for i in infos
@@ -417,16 +429,21 @@ pub fn free_space(fd: impl AsFd) -> Result<Space> {
             free += i.total_bytes.saturating_sub(i.used_bytes);
             profile |= i.flags;
         }
-        free + unallocated / copies(profile)
+        (free, unallocated / copies(profile))
     };
     let reserve: u64 = infos
         .iter()
         .filter(|i| i.flags & SPACE_INFO_GLOBAL_RSV != 0)
         .map(|i| i.total_bytes)
         .sum();
+    let (data_free, data_new) = avail(BG_DATA);
+    let (meta_free, meta_new) = avail(BG_METADATA);
     Ok(Space {
-        data: avail(BG_DATA),
-        metadata: avail(BG_METADATA).saturating_sub(reserve),
+        data: data_free + data_new,
+        metadata: (meta_free + meta_new).saturating_sub(reserve),
+        metadata_unallocated: meta_new,
         total,
+        nodesize: fs.nodesize,
+        fsid: fs.fsid,
     })
 }

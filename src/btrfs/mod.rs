@@ -5,10 +5,12 @@ pub mod inspect;
 pub mod ioctl;
 pub mod mount;
 pub mod nav;
+pub mod plan;
+pub mod space;
 
 use crate::error::Result;
-use crate::plan::{self, Config, Plan};
 use mount::TopMount;
+use plan::{Config, Plan};
 use std::path::Path;
 
 /// Replaces the root as configured (or, with `dry_run`, prints what it would do) and returns the

@@ -2,9 +2,9 @@
 //! directory under `/run/blankroot/`, unmounted on every way out.
 
 use super::ioctl::{self, FS_TREE};
+use super::plan::Mounted;
 use crate::error::{Error, Result};
 use crate::mountinfo;
-use crate::plan::Mounted;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{open, statfs, Mode, OFlags};
 use rustix::mount::{

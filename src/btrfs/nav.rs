@@ -2,11 +2,13 @@
 //! telling what each name is.
 
 use super::ioctl::{self, SUBVOL_INO};
+use super::plan::{Entry, Nested, Subvol, Tree, RETIRED_XATTR};
 use crate::error::{Error, Result};
 use crate::names::Name;
-use crate::plan::{Entry, Nested, Subvol, Tree};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{fstat, openat, openat2, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{
+    fgetxattr, fstat, ioctl_getflags, openat, openat2, Dir, FileType, Mode, OFlags, ResolveFlags,
+};
 use rustix::io::Errno;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -81,7 +83,54 @@ pub fn subvol(fd: &OwnedFd) -> rustix::io::Result<Subvol> {
         read_only: ioctl::is_read_only(fd)?,
         uuid: info.uuid,
         parent_uuid: info.parent_uuid,
+        generation: info.generation,
+        otransid: info.otransid,
+        flags: flags(fd)?,
     })
+}
+
+/// The inode attributes (`chattr`) of an open file.
+pub fn flags(fd: impl AsFd) -> rustix::io::Result<u32> {
+    match ioctl_getflags(fd) {
+        Ok(f) => Ok(f.bits()),
+        // A filesystem without attributes has none that block anything.
+        Err(Errno::NOTTY | Errno::NOTSUP | Errno::INVAL) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// The attributes of the directory that holds `rel` (beneath `dir`).
+fn parent_flags(dir: BorrowedFd<'_>, rel: &Path) -> rustix::io::Result<u32> {
+    let parent = match rel.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match open_dir(dir, parent) {
+        Ok(fd) => flags(&fd),
+        Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// blankroot's mark on a subvolume's top directory ([`RETIRED_XATTR`]).
+pub fn mark(fd: &OwnedFd) -> rustix::io::Result<Option<String>> {
+    let mut buf = [0u8; 256];
+    match fgetxattr(fd, RETIRED_XATTR, &mut buf[..]) {
+        Ok(n) => Ok(Some(String::from_utf8_lossy(&buf[..n]).into_owned())),
+        Err(Errno::NODATA | Errno::NOTSUP | Errno::RANGE) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The directory has no entries besides `.` and `..`.
+fn is_empty(fd: &OwnedFd) -> rustix::io::Result<bool> {
+    for entry in Dir::read_from(fd)? {
+        let name = entry?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// What a name under the top level is.
@@ -92,11 +141,18 @@ pub fn classify(top: BorrowedFd<'_>, name: &Name) -> Result<(Entry, Option<Owned
 /// A name and, when it is a subvolume, every subvolume inside it.
 pub fn tree(top: BorrowedFd<'_>, name: &Name) -> Result<Tree> {
     let (entry, fd) = classify(top, name)?;
-    let mut nested = Vec::new();
+    let looking = |e| Error::io(format!("looking at {name}"), e);
+    let mut t = Tree {
+        parent_flags: parent_flags(top, &name.to_path()).map_err(looking)?,
+        ..Tree::absent()
+    };
     if let (Entry::Subvolume(_), Some(fd)) = (&entry, fd) {
-        collect_nested(name, &fd, &mut nested)?;
+        collect_nested(name, &fd, &mut t.nested)?;
+        t.mark = mark(&fd).map_err(looking)?;
+        t.empty = is_empty(&fd).map_err(looking)?;
     }
-    Ok(Tree { entry, nested })
+    t.entry = entry;
+    Ok(t)
 }
 
 /// Appends the subvolumes inside the subvolume `fd` (named `name`), children before parents.
@@ -126,11 +182,14 @@ pub fn collect_nested(name: &Name, fd: &OwnedFd, out: &mut Vec<Nested>) -> Resul
         if sub.id != id {
             return Err(unproven(format!("{child} is subvolume id {}", sub.id)));
         }
+        let parent_flags = parent_flags(fd.as_fd(), rel_path)
+            .map_err(|e| Error::io(format!("looking at the directory holding {child}"), e))?;
         let has_children = collect_nested(&child, &cfd, out)?;
         out.push(Nested {
             name: child,
             sub,
             has_children,
+            parent_flags,
         });
     }
     Ok(!children.is_empty())

@@ -16,11 +16,11 @@ pub mod tmpfs;
 pub mod walk;
 pub mod zfs;
 
+use crate::btrfs::plan::Source;
 use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
 use crate::mountinfo;
 use crate::names::Name;
-use crate::plan::Source;
 use filter::Filter;
 use model::{Diff, Reason};
 use rustix::fd::{AsFd, OwnedFd};

@@ -5,7 +5,7 @@
 
 use super::cmd::{Tool, Tools};
 use super::map::{Map, Set};
-use super::model::{Ds, Kind, Pool, Snap};
+use super::model::{Ds, Kind, Pool, Snap, ARCHIVE_PROPERTY};
 use super::plan::Facts;
 use super::Config;
 use crate::error::{Error, Result};
@@ -60,12 +60,17 @@ fn unexpected(what: &str, line: &str) -> Error {
     ))
 }
 
-/// Parses `zfs list -H -o name,type,origin,mounted,mountpoint,canmount`.
+/// The columns of `zfs list` that [`parse_datasets`] reads.
+pub fn dataset_columns() -> String {
+    format!("name,type,origin,mounted,mountpoint,canmount,{ARCHIVE_PROPERTY}")
+}
+
+/// Parses `zfs list -H -o` [`dataset_columns`].
 pub fn parse_datasets(out: &str) -> Result<Pool> {
     let mut pool = Pool::default();
     for line in out.lines().filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
-        let [name, kind, origin, mounted, mountpoint, canmount] = f[..] else {
+        let [name, kind, origin, mounted, mountpoint, canmount, mark] = f[..] else {
             return Err(unexpected("zfs list", line));
         };
         let kind = match kind {
@@ -83,6 +88,7 @@ pub fn parse_datasets(out: &str) -> Result<Pool> {
                 canmount: canmount.to_string(),
                 local: Map::new(),
                 snapshots: None,
+                mark: (mark != "-").then(|| mark.to_string()),
             },
         );
     }
@@ -136,13 +142,14 @@ pub fn parse_snapshots(out: &str, pool: &mut Pool, listed: &Set) -> Result<()> {
 /// Everything the planner needs, read without changing anything.
 pub fn gather(tools: &Tools, c: &Config, now: i64) -> Result<Facts> {
     let pool_name = c.dataset.pool();
+    let columns = dataset_columns();
     let out = tools.query(
         Tool::Zfs,
         &[
             "list",
             "-H",
             "-o",
-            "name,type,origin,mounted,mountpoint,canmount",
+            &columns,
             "-t",
             "filesystem,volume",
             "-r",
@@ -211,16 +218,18 @@ mod tests {
     #[test]
     fn parses_listings() {
         let mut pool = parse_datasets(
-            "rpool\tfilesystem\t-\tno\tnone\toff\n\
-             rpool/local/root\tfilesystem\t-\tno\tlegacy\tnoauto\n\
-             rpool/old/a b\tfilesystem\trpool/local/root@blank\tyes\t/x y\ton\n\
-             rpool/vol\tvolume\t-\t-\t-\t-\n",
+            "rpool\tfilesystem\t-\tno\tnone\toff\t-\n\
+             rpool/local/root\tfilesystem\t-\tno\tlegacy\tnoauto\t-\n\
+             rpool/old/a b\tfilesystem\trpool/local/root@blank\tyes\t/x y\ton\ta b\n\
+             rpool/vol\tvolume\t-\t-\t-\t-\t-\n",
         )
         .unwrap();
         let a = pool.get("rpool/old/a b").unwrap();
         assert_eq!(a.origin.as_deref(), Some("rpool/local/root@blank"));
         assert!(a.mounted);
         assert_eq!(a.mountpoint, "/x y");
+        assert_eq!(a.mark.as_deref(), Some("a b"));
+        assert_eq!(pool.get("rpool").unwrap().mark, None);
         assert_eq!(pool.get("rpool/vol").unwrap().kind, Kind::Volume);
         let mut listed = Set::new();
         listed.add("rpool/local/root".to_string());

@@ -100,6 +100,8 @@ pub struct Config {
     pub import: Import,
     pub archive: Option<ArchiveTo>,
     pub zfs_command: Option<PathBuf>,
+    /// Prune archive-named datasets blankroot did not mark too.
+    pub prune_unmarked: bool,
 }
 
 impl Config {
@@ -168,6 +170,7 @@ pub fn config(a: &RollbackArgs) -> Result<Config> {
         import,
         archive: None,
         zfs_command: a.zfs_command.clone(),
+        prune_unmarked: a.prune_unmarked,
     };
     let staging = cfg.staging();
     if staging.as_str().len() > MAX_NAME {

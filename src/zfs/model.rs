@@ -32,7 +32,13 @@ pub struct Ds {
     pub local: Map<String>,
     /// Snapshots, oldest first; `None` when they were not listed (no step touches them).
     pub snapshots: Option<Vec<Snap>>,
+    /// The value of [`ARCHIVE_PROPERTY`] (set here or inherited).
+    pub mark: Option<String>,
 }
+
+/// The user property blankroot sets on a root before it renames it into the archive parent:
+/// the archive's name. Only datasets whose mark is their own name are pruned.
+pub const ARCHIVE_PROPERTY: &str = "org.blankroot:archive";
 
 impl Ds {
     pub fn filesystem() -> Ds {
@@ -44,6 +50,7 @@ impl Ds {
             canmount: "on".into(),
             local: Map::new(),
             snapshots: Some(Vec::new()),
+            mark: None,
         }
     }
 
@@ -93,6 +100,11 @@ pub enum Effect {
     Destroy {
         name: String,
         recursive: bool,
+    },
+    SetProperty {
+        name: String,
+        property: String,
+        value: String,
     },
     Rollback {
         snapshot: String,
@@ -194,6 +206,7 @@ impl Pool {
                 .unwrap_or_else(|| "on".into()),
             local,
             snapshots: Some(Vec::new()),
+            mark: None,
         }
     }
 
@@ -328,6 +341,20 @@ impl Pool {
                 for n in doomed {
                     self.datasets.remove(&n);
                 }
+            }
+            Effect::SetProperty {
+                name,
+                property,
+                value,
+            } => {
+                let ds = self
+                    .datasets
+                    .get_mut(name)
+                    .ok_or_else(|| format!("{name} does not exist"))?;
+                if property == ARCHIVE_PROPERTY {
+                    ds.mark = Some(value.clone());
+                }
+                ds.local.insert(property.clone(), value.clone());
             }
             Effect::Rollback { snapshot } => {
                 let (ds, snap) = snapshot

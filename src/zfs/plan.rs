@@ -24,6 +24,7 @@ const NOT_CARRIED: &[&str] = &[
     "keystatus",
     "normalization",
     "origin",
+    super::model::ARCHIVE_PROPERTY,
     "pbkdf2iters",
     "pbkdf2salt",
     "utf8only",
@@ -81,6 +82,11 @@ impl Step {
                 }
                 args.push(name.clone());
             }
+            Effect::SetProperty {
+                name,
+                property,
+                value,
+            } => args.extend(["set".into(), format!("{property}={value}"), name.clone()]),
             Effect::Rollback { snapshot } => {
                 args.extend(["rollback".into(), "-r".into(), snapshot.clone()])
             }
@@ -117,7 +123,7 @@ pub struct Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::plan::numbered(f, &self.steps)
+        crate::steps::numbered(f, &self.steps)
     }
 }
 
@@ -181,7 +187,7 @@ pub fn plan(cfg: &Config, facts: &Facts) -> Result<Plan> {
         (None, true) => delete_job(&mut b)?,
         (Some(a), true) => archive::archive_job(&mut b, a, facts.now)?,
         (Some(a), false) => {
-            archive::prune(&mut b, a, facts.now, false)?;
+            archive::prune(&mut b, a, facts.now, 0)?;
         }
         (None, false) => {}
     }

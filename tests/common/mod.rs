@@ -21,6 +21,14 @@ pub fn root_or_skip(test: &str) -> bool {
     false
 }
 
+/// The binary under test: this build's, or `BLANKROOT_TEST_BIN` (to show that a test fails on
+/// another version, e.g. the last release, before a fix).
+pub fn binary() -> PathBuf {
+    std::env::var_os("BLANKROOT_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_blankroot")))
+}
+
 pub fn sh(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
         .args(args)
@@ -87,7 +95,7 @@ impl Image {
 
     /// The binary with the arguments every test passes, then `args`.
     pub fn blankroot(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_blankroot"));
+        let mut c = Command::new(binary());
         c.arg("rollback")
             .arg("--device")
             .arg(&self.dev)
@@ -245,6 +253,36 @@ impl Mount {
             ],
         );
         self
+    }
+
+    /// Marks `rel` as an archive blankroot made, the way blankroot marks one
+    /// (`trusted.blankroot.retired` = its own name).
+    pub fn mark_archive(&self, rel: &str) -> &Mount {
+        let name = Path::new(rel)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        self.set_mark(rel, &name)
+    }
+
+    pub fn set_mark(&self, rel: &str, value: &str) -> &Mount {
+        rustix::fs::setxattr(
+            self.path(rel),
+            "trusted.blankroot.retired",
+            value.as_bytes(),
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap_or_else(|e| panic!("marking {rel}: {e}"));
+        self
+    }
+
+    pub fn mark(&self, rel: &str) -> Option<String> {
+        let mut buf = [0u8; 256];
+        rustix::fs::getxattr(self.path(rel), "trusted.blankroot.retired", &mut buf[..])
+            .ok()
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
     }
 
     pub fn exists(&self, rel: &str) -> bool {

@@ -204,7 +204,7 @@ impl Pool {
 
     /// The same for another dataset.
     pub fn blankroot_on(&self, dataset: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_blankroot"));
+        let mut c = Command::new(crate::common::binary());
         c.arg("rollback")
             .arg("--dataset")
             .arg(dataset)

@@ -4,7 +4,7 @@
 use super::{kind_name, list, runtime, Builder, NOT_CARRIED};
 use crate::error::Result;
 use crate::retention::{self, Stamp};
-use crate::zfs::model::{Effect, Kind};
+use crate::zfs::model::{Effect, Kind, ARCHIVE_PROPERTY};
 use crate::zfs::name::{Dataset, MAX_NAME};
 use crate::zfs::ArchiveTo;
 
@@ -91,9 +91,15 @@ pub(super) fn archive_job(b: &mut Builder<'_>, archive: &ArchiveTo, now: i64) ->
     for (n, _) in b.pool.children(a) {
         taken.push(Dataset::from_listed(n).basename().to_string());
     }
-    let name = archive
-        .parent
-        .child(&retention::new_name(now, |n| taken.iter().any(|t| t == n)));
+    let stamps: Vec<Stamp> = taken.iter().filter_map(|t| retention::parse(t)).collect();
+    let (base, behind) = retention::next_name(now, stamps, |n| taken.iter().any(|t| t == n));
+    if behind {
+        b.plan.warnings.push(format!(
+            "the clock ({}) is behind the newest archive: naming the new one {base} so it sorts after it",
+            retention::format(Stamp { secs: now, seq: 0 })
+        ));
+    }
+    let name = archive.parent.child(&base);
     if let Some(long) = root
         .snaps()
         .iter()
@@ -125,7 +131,15 @@ pub(super) fn archive_job(b: &mut Builder<'_>, archive: &ArchiveTo, now: i64) ->
             "the archive parent (never mounted)",
         )?;
     }
-    prune(b, archive, now, true)?;
+    prune(b, archive, now, 1)?;
+    b.push(
+        Effect::SetProperty {
+            name: r.clone(),
+            property: ARCHIVE_PROPERTY.into(),
+            value: base,
+        },
+        "mark the old root as an archive blankroot made (only marked archives are pruned)",
+    )?;
     b.push(
         Effect::Rename {
             from: r.clone(),
@@ -153,7 +167,7 @@ pub(super) fn prune(
     b: &mut Builder<'_>,
     archive: &ArchiveTo,
     now: i64,
-    adding: bool,
+    adding: usize,
 ) -> Result<()> {
     let a = archive.parent.as_str();
     let mut candidates: Vec<(String, Stamp)> = Vec::new();
@@ -171,6 +185,10 @@ pub(super) fn prune(
             Some(format!("a {}", kind_name(&ds.kind)))
         } else if stamp.is_none() {
             Some("its name is not an archive time".to_string())
+        } else if ds.mark.as_deref() != Some(base.as_str()) && !b.cfg.prune_unmarked {
+            Some(format!(
+                "not marked as an archive blankroot made ({ARCHIVE_PROPERTY}); destroy it by hand, or pass --prune-unmarked"
+            ))
         } else if b.pool.descendants(full).next().is_some() {
             Some("it has child datasets".to_string())
         } else if mounted {

@@ -28,6 +28,7 @@ fn ds(mountpoint: &str, canmount: &str, local: &[(&str, &str)], snaps: &[&str]) 
                 })
                 .collect(),
         ),
+        mark: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn cfg(archive: Option<Policy>) -> Config {
             policy,
         }),
         zfs_command: None,
+        prune_unmarked: false,
     }
 }
 
@@ -226,6 +228,7 @@ fn archive_mode_clones_renames_and_promotes() {
         [
             "zfs clone -o canmount=noauto -o com.sun:auto-snapshot=false -o mountpoint=legacy rpool/local/root@blank rpool/local/.blankroot-new-root",
             "zfs create -o canmount=off -o mountpoint=none rpool/local/old_roots",
+            "zfs set org.blankroot:archive=2026-11-22T02:20:50Z rpool/local/root",
             "zfs rename rpool/local/root rpool/local/old_roots/2026-11-22T02:20:50Z",
             "zfs rename rpool/local/.blankroot-new-root rpool/local/root",
             "zfs promote rpool/local/root",
@@ -248,6 +251,12 @@ fn archive_mode_clones_renames_and_promotes() {
         "the newer snapshot went with the archive"
     );
     assert_eq!(a.canmount, "noauto");
+    assert_eq!(a.mark.as_deref(), Some("2026-11-22T02:20:50Z"));
+    let root = pool.get("rpool/local/root").unwrap();
+    assert!(
+        !root.local.contains_key("org.blankroot:archive"),
+        "the new root does not carry the mark: {root:?}"
+    );
 }
 
 #[test]
@@ -365,6 +374,20 @@ fn a_crash_after_any_step_is_finished_by_the_next_run() {
         for crash in 0..=second.steps.len() {
             let mut p2 = pool.clone();
             apply(&mut p2, &second, crash);
+            // ZFS cannot swap two names: only between the two renames is the root's name free,
+            // and then the staging clone that takes it is there.
+            let renames = |p: &Plan| {
+                p.steps
+                    .iter()
+                    .position(|s| matches!(&s.effect, Effect::Rename { from, .. } if from == "rpool/local/root"))
+            };
+            if p2.get("rpool/local/root").is_none() {
+                assert!(p2.get("rpool/local/.blankroot-new-root").is_some());
+                let gap = [(&full, first), (&second, crash)]
+                    .iter()
+                    .any(|(p, n)| renames(p).is_some_and(|r| *n == r + 1));
+                assert!(gap, "after {first} then {crash} steps the root is missing");
+            }
             let third = plan(&cfg(keep(10)), &facts(&p2, NOW + 120))
                 .unwrap_or_else(|e| panic!("after {first} then {crash} steps: {e}"));
             apply(&mut p2, &third, third.steps.len());
@@ -385,7 +408,7 @@ fn a_crash_between_the_renames_is_finished_without_a_new_archive() {
     let before = seed();
     let full = plan(&cfg(keep(10)), &facts(&before, NOW)).unwrap();
     let mut pool = before.clone();
-    apply(&mut pool, &full, 3);
+    apply(&mut pool, &full, 4);
     assert!(pool.get("rpool/local/root").is_none());
     for c in [cfg(keep(10)), cfg(None)] {
         let p = plan(&c, &facts(&pool, NOW + 60)).unwrap();
@@ -413,7 +436,7 @@ fn an_unpromoted_root_is_promoted_then_rolled_back() {
     let before = seed();
     let full = plan(&cfg(keep(10)), &facts(&before, NOW)).unwrap();
     let mut pool = before.clone();
-    apply(&mut pool, &full, 4);
+    apply(&mut pool, &full, 5);
     let p = plan(&cfg(None), &facts(&pool, NOW + 60)).unwrap();
     assert_eq!(
         commands(&p),
@@ -478,4 +501,54 @@ fn a_root_mounted_at_slash_keeps_its_properties() {
         (a.mountpoint.as_str(), a.canmount.as_str()),
         ("/", "noauto")
     );
+}
+
+#[test]
+fn archives_made_in_one_second_keep_the_newest() {
+    // Issue 9: six boots in one second with --keep 2; names never reused, the newest kept.
+    let before = seed();
+    let mut pool = before.clone();
+    let mut made = Vec::new();
+    for _ in 0..6 {
+        let p = plan(&cfg(keep(2)), &facts(&pool, NOW)).unwrap();
+        apply(&mut pool, &p, p.steps.len());
+        made.push(p.archive.unwrap());
+    }
+    assert_eq!(made[5], "rpool/local/old_roots/2026-11-22T02:20:50Z.5");
+    assert_eq!(archives(&pool), [made[4].clone(), made[5].clone()]);
+    // A clock behind the newest archive: the name continues after it, with a warning.
+    let p = plan(&cfg(keep(2)), &facts(&pool, NOW - DAY)).unwrap();
+    assert_eq!(
+        p.archive.as_deref(),
+        Some("rpool/local/old_roots/2026-11-22T02:20:50Z.6")
+    );
+    assert!(
+        p.warnings.iter().any(|w| w.contains("behind")),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn only_marked_archives_are_pruned_unless_asked() {
+    let before = seed();
+    let mut pool = before.clone();
+    let p = plan(&cfg(keep(1)), &facts(&pool, NOW)).unwrap();
+    apply(&mut pool, &p, p.steps.len());
+    // An archive-named dataset blankroot did not make (an older version's, or renamed in).
+    let mut other = ds("legacy", "noauto", &[], &[]);
+    other.snapshots = Some(Vec::new());
+    pool.datasets
+        .insert("rpool/local/old_roots/2020-01-01T00:00:00Z".into(), other);
+    let p = plan(&cfg(keep(1)), &facts(&pool, NOW + DAY)).unwrap();
+    assert_eq!(p.pruned, ["rpool/local/old_roots/2026-11-22T02:20:50Z"]);
+    assert!(
+        p.left_alone[0].starts_with("rpool/local/old_roots/2020-01-01T00:00:00Z (not marked"),
+        "{:?}",
+        p.left_alone
+    );
+    let mut c = cfg(keep(1));
+    c.prune_unmarked = true;
+    let p = plan(&c, &facts(&pool, NOW + DAY)).unwrap();
+    assert_eq!(p.pruned.len(), 2, "{:?}", p.pruned);
 }
