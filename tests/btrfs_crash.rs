@@ -58,6 +58,11 @@ fn every_step(setup: impl Fn(&Image), args: &[&str], check: impl Fn(&Image, usiz
             "step {step}: neither killed nor finished: {}",
             run.stderr
         );
+        // The swap: the root's name exists at every instant (issue 9, defect 6).
+        assert!(
+            img.mount().is_subvolume("root"),
+            "step {step}: killed there, the disk has no root"
+        );
         assert_eq!(
             persistent_state(&img.mount()),
             persistent,
@@ -187,7 +192,15 @@ fn two_crashes_in_a_row_still_converge() {
         seed_layout(&img, true);
         let persistent = persistent_state(&img.mount());
         crash_at(&img, &[], first);
+        assert!(
+            img.mount().is_subvolume("root"),
+            "killed at {first}: no root"
+        );
         crash_at(&img, &[], second);
+        assert!(
+            img.mount().is_subvolume("root"),
+            "killed at {second}: no root"
+        );
         img.rollback(&[]).ok();
         let m = img.mount();
         assert_eq!(
