@@ -50,7 +50,11 @@
         let
           package = self.packages.${system}.default;
           vm = import ./vm-tests/lib.nix { inherit self pkgs; };
-          eval = import ./tests/nix/eval.nix { inherit lib; };
+          # With nixpkgs' own systemd code: the golden unit is rendered by nixpkgs' serviceToUnit.
+          eval = import ./tests/nix/eval.nix {
+            inherit lib;
+            nixpkgs = nixpkgs.outPath;
+          };
         in
         {
           inherit package;

@@ -6,6 +6,12 @@
 # Environment:
 #   NIXPKGS_LIB            checkout of nix-community/nixpkgs.lib (or any nixpkgs); without it the
 #                          evaluation and the loop-device checks are SKIPPED (said so loudly).
+#   NIXPKGS_SRC            a nixpkgs checkout, or a directory holding its nixos/lib/{utils,
+#                          systemd-lib,systemd-unit-options,systemd-types}.nix (a copy in the
+#                          ignored .cache/nixpkgs/ is found by itself; so is NIXPKGS_LIB when it is
+#                          a whole nixpkgs). With it the golden unit is rendered by nixpkgs' own
+#                          serviceToUnit and the project's renderer must agree; without it the
+#                          project's renderer writes it and the comparison is SKIPPED.
 #   BLANKROOT_BIN          the blankroot binary (default: cargo build, CARGO_TARGET_DIR honoured).
 #   BLANKROOT_REQUIRE_NIXPKGS_LIB=1  a missing NIXPKGS_LIB is a failure, not a skip.
 #   BLANKROOT_REQUIRE_ROOT=1  the loop-device check must run: not being root is a failure.
@@ -29,7 +35,7 @@ while IFS= read -r -d '' f; do
   if ! out=$(nix-instantiate --store dummy:// --parse "$f" 2>&1 >/dev/null); then
     fail "nix-instantiate --parse $f: $out"
   fi
-done < <(find . \( -path ./.git -o -path ./target -o -name node_modules \) -prune -o -name '*.nix' -type f -print0)
+done < <(find . \( -path ./.git -o -path ./target -o -path ./.cache -o -name node_modules \) -prune -o -name '*.nix' -type f -print0)
 pass "parsed $count .nix files"
 
 # 2. Module evaluation.
@@ -42,6 +48,28 @@ if [ -n "${NIXPKGS_LIB:-}" ]; then
     fi
   done
   [ -n "$lib_expr" ] || fail "NIXPKGS_LIB=$NIXPKGS_LIB holds no lib/default.nix with evalModules"
+fi
+
+# nixpkgs' own systemd files, for rendering the golden unit with nixpkgs' code.
+nixos_files="utils.nix systemd-lib.nix systemd-unit-options.nix systemd-types.nix"
+has_nixos_files() {
+  local f
+  for f in $nixos_files; do [ -f "$1/nixos/lib/$f" ] || return 1; done
+}
+nixpkgs_src=""
+if [ -n "${NIXPKGS_SRC:-}" ]; then
+  if has_nixos_files "$NIXPKGS_SRC"; then
+    nixpkgs_src=$(realpath "$NIXPKGS_SRC")
+  else
+    fail "NIXPKGS_SRC=$NIXPKGS_SRC lacks nixos/lib/ files (needs: $nixos_files)"
+  fi
+else
+  for cand in "${NIXPKGS_LIB:-}" .cache/nixpkgs; do
+    if [ -n "$cand" ] && has_nixos_files "$cand"; then
+      nixpkgs_src=$(realpath "$cand")
+      break
+    fi
+  done
 fi
 
 tmp=$(mktemp -d)
@@ -99,9 +127,15 @@ else
   done
   if [ "$failures" -ne 0 ]; then
     :
-  elif ! nix-instantiate --store dummy:// --eval --strict --json tests/nix/eval.nix --arg lib "$lib_expr" >"$tmp/eval.json" 2>"$tmp/eval.err"; then
+  elif ! nix-instantiate --store dummy:// --eval --strict --json tests/nix/eval.nix --arg lib "$lib_expr" \
+    ${nixpkgs_src:+--arg nixpkgs "$nixpkgs_src"} >"$tmp/eval.json" 2>"$tmp/eval.err"; then
     fail "evaluating tests/nix/eval.nix: $(cat "$tmp/eval.err")"
   else
+    if [ -n "$nixpkgs_src" ]; then
+      pass "nixpkgs' own systemd code ($nixpkgs_src/nixos/lib) renders the units; the project's renderer and escaping stand-ins agree with it"
+    else
+      skip "nixpkgs' serviceToUnit: no nixpkgs files (set NIXPKGS_SRC to a nixpkgs checkout, see the top of tests/nix/check.sh): the golden unit is rendered by the project's renderer, unchecked against nixpkgs"
+    fi
     n=$(jq '.failures | length' "$tmp/eval.json")
     if [ "$n" -eq 0 ]; then
       pass "module evaluation: every expectation holds"
@@ -116,7 +150,7 @@ else
       cp "$tmp/golden" "$golden"
       pass "rewrote $golden"
     elif diff -u "$golden" "$tmp/golden"; then
-      pass "$golden matches the module"
+      pass "$golden matches the module (rendered by $(jq -r .renderedBy "$tmp/eval.json"))"
     else
       fail "$golden differs from what the module generates (BLANKROOT_UPDATE_GOLDEN=1 to accept)"
     fi
