@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Nix checks that run without nixpkgs (CI here): parse every .nix file, evaluate the NixOS
-# module against nixpkgs' lib, compare the golden unit, and feed the generated command lines to
-# the real binary on loop devices.
+# module against nixpkgs' lib, compare the golden unit and the options reference (docs/options.md),
+# and feed the generated command lines to the real binary on loop devices.
 #
 # Environment:
 #   NIXPKGS_LIB            checkout of nix-community/nixpkgs.lib (or any nixpkgs); without it the
@@ -16,6 +16,7 @@
 #   BLANKROOT_REQUIRE_NIXPKGS_LIB=1  a missing NIXPKGS_LIB is a failure, not a skip.
 #   BLANKROOT_REQUIRE_ROOT=1  the loop-device check must run: not being root is a failure.
 #   BLANKROOT_UPDATE_GOLDEN=1 rewrite vm-tests/golden/btrfs-luks.unit instead of comparing.
+#   BLANKROOT_UPDATE_DOCS=1   rewrite docs/options.md instead of comparing.
 set -euo pipefail
 # Evaluation only: `--store dummy://` needs no store and no daemon, so any user can run it.
 
@@ -197,6 +198,22 @@ else
       done
     else
       fail "evaluating tests/nix/vm-scripts.nix: $(cat "$tmp/vm.err")"
+    fi
+
+    # The options reference is what the module declares.
+    if ! nix-instantiate --store dummy:// --eval --strict --json tests/nix/options-doc.nix --arg lib "$lib_expr" \
+      -A markdown >"$tmp/options.json" 2>"$tmp/options.err"; then
+      fail "evaluating tests/nix/options-doc.nix: $(cat "$tmp/options.err")"
+    else
+      jq -jr . "$tmp/options.json" >"$tmp/options.md"
+      if [ "${BLANKROOT_UPDATE_DOCS:-}" = 1 ]; then
+        mkdir -p docs && cp "$tmp/options.md" docs/options.md
+        pass "rewrote docs/options.md"
+      elif diff -u docs/options.md "$tmp/options.md"; then
+        pass "docs/options.md matches the module's options"
+      else
+        fail "docs/options.md differs from the module's options (BLANKROOT_UPDATE_DOCS=1 to rewrite it)"
+      fi
     fi
 
     # 3. The generated command lines are accepted by the real binary (root only).
