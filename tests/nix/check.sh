@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Nix checks that run without nixpkgs (CI here): parse every .nix file, evaluate the NixOS
 # module against nixpkgs' lib, compare the golden unit and the options reference (docs/options.md),
-# and feed the generated command lines to the real binary on loop devices.
+# feed the generated command lines to the real binary on loop devices, and check the links of
+# README.md and docs/ (tests/docs-check.py).
 #
 # Environment:
 #   NIXPKGS_LIB            checkout of nix-community/nixpkgs.lib (or any nixpkgs); without it the
@@ -16,7 +17,8 @@
 #   BLANKROOT_REQUIRE_NIXPKGS_LIB=1  a missing NIXPKGS_LIB is a failure, not a skip.
 #   BLANKROOT_REQUIRE_ROOT=1  the loop-device check must run: not being root is a failure.
 #   BLANKROOT_UPDATE_GOLDEN=1 rewrite vm-tests/golden/btrfs-luks.unit instead of comparing.
-#   BLANKROOT_UPDATE_DOCS=1   rewrite docs/options.md instead of comparing.
+#   BLANKROOT_UPDATE_DOCS=1   rewrite docs/options.md (and the unit shown in docs/nixos.md)
+#                             instead of comparing.
 set -euo pipefail
 # Evaluation only: `--store dummy://` needs no store and no daemon, so any user can run it.
 
@@ -232,6 +234,14 @@ print(json.dumps({"rootCases": {"golden-seed002": {
     "bin": words[0], "args": words[2:], "execStart": exec_start}}}))
 PY
 loop_cases "$tmp/golden.json" golden
+
+# 5. Without nixpkgs too: links between README.md and docs/ resolve, and docs/nixos.md shows the
+#    golden unit as it is.
+if python3 tests/docs-check.py ${BLANKROOT_UPDATE_DOCS:+--update}; then
+  pass "README.md and docs/: every link resolves; docs/nixos.md shows the golden unit"
+else
+  fail "README.md and docs/ (tests/docs-check.py; BLANKROOT_UPDATE_DOCS=1 rewrites the unit shown in docs/nixos.md)"
+fi
 
 if [ "$failures" -ne 0 ]; then
   echo "tests/nix/check.sh: $failures failure(s)" >&2
