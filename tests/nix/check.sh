@@ -123,7 +123,7 @@ loop_cases() {
 if [ -z "$lib_expr" ] && [ "${BLANKROOT_REQUIRE_NIXPKGS_LIB:-}" = 1 ]; then
   fail "NIXPKGS_LIB is not set (or not a nixpkgs lib) and BLANKROOT_REQUIRE_NIXPKGS_LIB=1"
 elif [ -z "$lib_expr" ]; then
-  skip "module evaluation, golden unit comparison and the generated arguments on loop devices (the golden ExecStart still runs below): set NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib"
+  skip "module evaluation, golden unit and options reference (docs/options.md) comparisons and the generated arguments on loop devices (the golden ExecStart and the docs' links still run below): set NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib"
 else
   for tool in jq python3; do
     command -v "$tool" >/dev/null || fail "tests/nix/check.sh needs $tool (apt-get install $tool)"
