@@ -1,5 +1,5 @@
-# For users without flakes:
-#   let blankroot = import (builtins.fetchTarball "https://github.com/blankroot/blankroot/archive/main.tar.gz") { };
+# For users without flakes (there is no public repository yet: import your checkout):
+#   let blankroot = import /path/to/blankroot { };
 #   in { imports = [ blankroot.nixosModules.default ]; boot.blankroot.enable = true; }
 # The module takes the package from pkgs.blankroot if an overlay provides it, else builds ./package.nix
 # with the system's nixpkgs.

@@ -13,6 +13,20 @@
       ];
       forAllSystems = f: lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
 
+      # boot.blankroot.* only (the module evaluated against tests/nix/stubs.nix), rendered to
+      # Markdown by nixpkgs' nixosOptionsDoc. docs/options.md is the same options rendered by
+      # tests/nix/options-doc.nix with lib only; the options-doc-current check keeps it current.
+      optionsDoc = import ./tests/nix/options-doc.nix { inherit lib; };
+      nixosOptionsDoc =
+        pkgs:
+        (pkgs.nixosOptionsDoc {
+          inherit (optionsDoc) options;
+          # Declared in a file of this repository, named relative to it: no store path, and not
+          # a link into nixpkgs (which a plain relative string would become).
+          transformOptions =
+            opt: opt // { declarations = map (d: { name = optionsDoc.relative d; }) opt.declarations; };
+        }).optionsCommonMark;
+
       vmTests = [
         "btrfs"
         "btrfs-luks"
@@ -29,6 +43,8 @@
         system: pkgs: {
           blankroot = pkgs.callPackage ./package.nix { };
           default = self.packages.${system}.blankroot;
+          # The NixOS options reference (Markdown): nix build .#options-doc
+          options-doc = nixosOptionsDoc pkgs;
         }
       );
 
@@ -50,7 +66,11 @@
         let
           package = self.packages.${system}.default;
           vm = import ./vm-tests/lib.nix { inherit self pkgs; };
-          eval = import ./tests/nix/eval.nix { inherit lib; };
+          # With nixpkgs' own systemd code: the golden unit is rendered by nixpkgs' serviceToUnit.
+          eval = import ./tests/nix/eval.nix {
+            inherit lib;
+            nixpkgs = nixpkgs.outPath;
+          };
         in
         {
           inherit package;
@@ -63,6 +83,13 @@
             assert lib.assertMsg (eval.golden == builtins.readFile ./vm-tests/golden/btrfs-luks.unit)
               "vm-tests/golden/btrfs-luks.unit is stale: run tests/nix/check.sh with BLANKROOT_UPDATE_GOLDEN=1";
             pkgs.runCommand "blankroot-module-eval" { } "touch $out";
+          # docs/options.md is what the module declares (BLANKROOT_UPDATE_DOCS=1 tests/nix/check.sh
+          # rewrites it), and nixpkgs' nixosOptionsDoc renders the same options.
+          options-doc-current =
+            assert lib.assertMsg (optionsDoc.markdown == builtins.readFile ./docs/options.md)
+              "docs/options.md is stale: run tests/nix/check.sh with BLANKROOT_UPDATE_DOCS=1";
+            pkgs.runCommand "blankroot-options-doc-current" { } "touch $out";
+          options-doc = self.packages.${system}.options-doc;
           # ... and inside real NixOS.
           nixos-eval = import ./tests/nix/nixos-eval.nix {
             inherit nixpkgs pkgs;

@@ -45,7 +45,6 @@ let
 
     meta = {
       description = manifest.package.description;
-      homepage = manifest.package.repository;
       license = lib.licenses.mit;
       mainProgram = "blankroot";
       platforms = lib.platforms.linux;

@@ -9,7 +9,7 @@
 # lean dracut initramfs apart from the rollback unit, and the same stage 2; boots alternate
 # (blankroot, script, blankroot, ...) so that load on the machine hits both alike. Each boot's
 # stage 2 checks the rollback really happened (canary and nested subvolume gone).
-# Caches and environment as vm-tests/boot/run.sh (README.md, Boot tests).
+# Caches and environment as vm-tests/boot/run.sh (docs/boot-tests.md).
 set -euo pipefail
 
 rounds=${1:-5}

@@ -8,7 +8,7 @@
   ...
 }:
 let
-  inherit (lib) mkOption types literalExpression;
+  inherit (lib) mkOption types literalExpression literalMD;
   cfg = config.boot.blankroot;
   h = import ./lib.nix { inherit lib utils; };
   root = h.rootFs config.fileSystems;
@@ -42,14 +42,14 @@ in
     fileSystem = mkOption {
       type = types.nullOr (types.enum [ "btrfs" "zfs" ]);
       default = derivedFs;
-      defaultText = literalExpression ''fileSystems."/".fsType, when it is btrfs or zfs'';
+      defaultText = literalMD ''`fileSystems."/".fsType`, when it is btrfs or zfs'';
       description = "Filesystem of the root. Anything else (including a tmpfs root) is refused by an assertion.";
     };
 
     device = mkOption {
       type = types.nullOr types.str;
       default = if btrfs && root != null then h.devicePath (root.device or null) else null;
-      defaultText = literalExpression ''fileSystems."/".device (UUID=… becomes /dev/disk/by-uuid/…)'';
+      defaultText = literalMD ''`fileSystems."/".device` (`UUID=…` becomes `/dev/disk/by-uuid/…`)'';
       example = "/dev/mapper/enc";
       description = "Btrfs: the block device holding the root subvolume.";
     };
@@ -57,7 +57,7 @@ in
     subvolume = mkOption {
       type = types.nullOr types.str;
       default = if btrfs then rootSubvol else null;
-      defaultText = literalExpression ''the subvol= option of fileSystems."/", without a leading /'';
+      defaultText = literalMD ''the `subvol=` option of `fileSystems."/"`, without a leading `/`'';
       example = "@";
       description = "Btrfs: the root subvolume, relative to the top level (`root`, `@`, `@root`).";
     };
@@ -76,7 +76,7 @@ in
     protect = mkOption {
       type = types.listOf types.str;
       default = if btrfs then h.defaultProtect fsArgs else [ ];
-      defaultText = literalExpression "the subvol= of every other fileSystems entry on the same device";
+      defaultText = literalMD "the `subvol=` of every other `fileSystems` entry on the same device";
       description = ''
         Btrfs: subvolumes that must survive. The rollback refuses to run (and changes nothing) if
         one of them lies inside the root subvolume.
@@ -102,7 +102,7 @@ in
       directory = mkOption {
         type = types.str;
         default = if zfs then "${if cfg.dataset == null then "rpool" else dirOf cfg.dataset}/old_roots" else "old_roots";
-        defaultText = literalExpression ''"old_roots" (Btrfs, under the top level); "<parent of dataset>/old_roots" (ZFS)'';
+        defaultText = literalMD ''`"old_roots"` (Btrfs, under the top level); `"<parent of dataset>/old_roots"` (ZFS)'';
         description = "Where old roots go: a directory relative to the Btrfs top level, or a ZFS dataset (POOL/PATH).";
       };
       keep = mkOption {
@@ -130,8 +130,8 @@ in
         luksDevices = config.boot.initrd.luks.devices or { };
         inherit (cfg) device;
       };
-      defaultText = literalExpression ''
-        [ name ] when the root device is /dev/mapper/name, else every boot.initrd.luks.devices name'';
+      defaultText = literalMD ''
+        `[ name ]` when the root device is `/dev/mapper/name`, else every `boot.initrd.luks.devices` name'';
       description = "Names of boot.initrd.luks.devices the rollback waits for (systemd stage 1).";
     };
 

@@ -7,8 +7,9 @@
 #                                    # until it answers (30 s at most)
 #   tests/zfs-fuse-daemon.sh stop    # stop the daemon this script started, if any
 #
-# The ZFS tests run `start` themselves, so `cargo test` works on a fresh machine; CI may run
-# `stop` after the tests. Pools made by the tests use cachefile=none, so a stopped daemon forgets
+# The ZFS tests run `start` themselves, so `cargo test` works on a fresh machine; scripts/test
+# runs `stop` when it ends if the daemon was started during the suite (one that was running
+# before is left alone). Pools made by the tests use cachefile=none, so a stopped daemon forgets
 # them. Set BLANKROOT_ZFS_FUSE_PIDFILE to keep the pid file elsewhere.
 set -eu
 

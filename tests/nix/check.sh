@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # The Nix checks that run without nixpkgs (CI here): parse every .nix file, evaluate the NixOS
-# module against nixpkgs' lib, compare the golden unit, and feed the generated command lines to
-# the real binary on loop devices.
+# module against nixpkgs' lib, compare the golden unit and the options reference (docs/options.md),
+# feed the generated command lines to the real binary on loop devices, and check the links of
+# README.md and docs/ (tests/docs-check.py).
 #
 # Environment:
 #   NIXPKGS_LIB            checkout of nix-community/nixpkgs.lib (or any nixpkgs); without it the
 #                          evaluation and the loop-device checks are SKIPPED (said so loudly).
+#   NIXPKGS_SRC            a nixpkgs checkout, or a directory holding its nixos/lib/{utils,
+#                          systemd-lib,systemd-unit-options,systemd-types}.nix (a copy in the
+#                          ignored .cache/nixpkgs/ is found by itself; so is NIXPKGS_LIB when it is
+#                          a whole nixpkgs). With it the golden unit is rendered by nixpkgs' own
+#                          serviceToUnit and the project's renderer must agree; without it the
+#                          project's renderer writes it and the comparison is SKIPPED.
 #   BLANKROOT_BIN          the blankroot binary (default: cargo build, CARGO_TARGET_DIR honoured).
 #   BLANKROOT_REQUIRE_NIXPKGS_LIB=1  a missing NIXPKGS_LIB is a failure, not a skip.
 #   BLANKROOT_REQUIRE_ROOT=1  the loop-device check must run: not being root is a failure.
 #   BLANKROOT_UPDATE_GOLDEN=1 rewrite vm-tests/golden/btrfs-luks.unit instead of comparing.
+#   BLANKROOT_UPDATE_DOCS=1   rewrite docs/options.md (and the unit shown in docs/nixos.md)
+#                             instead of comparing.
 set -euo pipefail
 # Evaluation only: `--store dummy://` needs no store and no daemon, so any user can run it.
 
@@ -29,7 +38,7 @@ while IFS= read -r -d '' f; do
   if ! out=$(nix-instantiate --store dummy:// --parse "$f" 2>&1 >/dev/null); then
     fail "nix-instantiate --parse $f: $out"
   fi
-done < <(find . \( -path ./.git -o -path ./target -o -name node_modules \) -prune -o -name '*.nix' -type f -print0)
+done < <(find . \( -path ./.git -o -path ./target -o -path ./.cache -o -name node_modules \) -prune -o -name '*.nix' -type f -print0)
 pass "parsed $count .nix files"
 
 # 2. Module evaluation.
@@ -42,6 +51,28 @@ if [ -n "${NIXPKGS_LIB:-}" ]; then
     fi
   done
   [ -n "$lib_expr" ] || fail "NIXPKGS_LIB=$NIXPKGS_LIB holds no lib/default.nix with evalModules"
+fi
+
+# nixpkgs' own systemd files, for rendering the golden unit with nixpkgs' code.
+nixos_files="utils.nix systemd-lib.nix systemd-unit-options.nix systemd-types.nix"
+has_nixos_files() {
+  local f
+  for f in $nixos_files; do [ -f "$1/nixos/lib/$f" ] || return 1; done
+}
+nixpkgs_src=""
+if [ -n "${NIXPKGS_SRC:-}" ]; then
+  if has_nixos_files "$NIXPKGS_SRC"; then
+    nixpkgs_src=$(realpath "$NIXPKGS_SRC")
+  else
+    fail "NIXPKGS_SRC=$NIXPKGS_SRC lacks nixos/lib/ files (needs: $nixos_files)"
+  fi
+else
+  for cand in "${NIXPKGS_LIB:-}" .cache/nixpkgs; do
+    if [ -n "$cand" ] && has_nixos_files "$cand"; then
+      nixpkgs_src=$(realpath "$cand")
+      break
+    fi
+  done
 fi
 
 tmp=$(mktemp -d)
@@ -92,16 +123,22 @@ loop_cases() {
 if [ -z "$lib_expr" ] && [ "${BLANKROOT_REQUIRE_NIXPKGS_LIB:-}" = 1 ]; then
   fail "NIXPKGS_LIB is not set (or not a nixpkgs lib) and BLANKROOT_REQUIRE_NIXPKGS_LIB=1"
 elif [ -z "$lib_expr" ]; then
-  skip "module evaluation, golden unit comparison and the generated arguments on loop devices (the golden ExecStart still runs below): set NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib"
+  skip "module evaluation, golden unit and options reference (docs/options.md) comparisons and the generated arguments on loop devices (the golden ExecStart and the docs' links still run below): set NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib"
 else
   for tool in jq python3; do
     command -v "$tool" >/dev/null || fail "tests/nix/check.sh needs $tool (apt-get install $tool)"
   done
   if [ "$failures" -ne 0 ]; then
     :
-  elif ! nix-instantiate --store dummy:// --eval --strict --json tests/nix/eval.nix --arg lib "$lib_expr" >"$tmp/eval.json" 2>"$tmp/eval.err"; then
+  elif ! nix-instantiate --store dummy:// --eval --strict --json tests/nix/eval.nix --arg lib "$lib_expr" \
+    ${nixpkgs_src:+--arg nixpkgs "$nixpkgs_src"} >"$tmp/eval.json" 2>"$tmp/eval.err"; then
     fail "evaluating tests/nix/eval.nix: $(cat "$tmp/eval.err")"
   else
+    if [ -n "$nixpkgs_src" ]; then
+      pass "nixpkgs' own systemd code ($nixpkgs_src/nixos/lib) renders the units; the project's renderer and escaping stand-ins agree with it"
+    else
+      skip "nixpkgs' serviceToUnit: no nixpkgs files (set NIXPKGS_SRC to a nixpkgs checkout, see the top of tests/nix/check.sh): the golden unit is rendered by the project's renderer, unchecked against nixpkgs"
+    fi
     n=$(jq '.failures | length' "$tmp/eval.json")
     if [ "$n" -eq 0 ]; then
       pass "module evaluation: every expectation holds"
@@ -116,7 +153,7 @@ else
       cp "$tmp/golden" "$golden"
       pass "rewrote $golden"
     elif diff -u "$golden" "$tmp/golden"; then
-      pass "$golden matches the module"
+      pass "$golden matches the module (rendered by $(jq -r .renderedBy "$tmp/eval.json"))"
     else
       fail "$golden differs from what the module generates (BLANKROOT_UPDATE_GOLDEN=1 to accept)"
     fi
@@ -165,6 +202,22 @@ else
       fail "evaluating tests/nix/vm-scripts.nix: $(cat "$tmp/vm.err")"
     fi
 
+    # The options reference is what the module declares.
+    if ! nix-instantiate --store dummy:// --eval --strict --json tests/nix/options-doc.nix --arg lib "$lib_expr" \
+      -A markdown >"$tmp/options.json" 2>"$tmp/options.err"; then
+      fail "evaluating tests/nix/options-doc.nix: $(cat "$tmp/options.err")"
+    else
+      jq -jr . "$tmp/options.json" >"$tmp/options.md"
+      if [ "${BLANKROOT_UPDATE_DOCS:-}" = 1 ]; then
+        mkdir -p docs && cp "$tmp/options.md" docs/options.md
+        pass "rewrote docs/options.md"
+      elif diff -u docs/options.md "$tmp/options.md"; then
+        pass "docs/options.md matches the module's options"
+      else
+        fail "docs/options.md differs from the module's options (BLANKROOT_UPDATE_DOCS=1 to rewrite it)"
+      fi
+    fi
+
     # 3. The generated command lines are accepted by the real binary (root only).
     loop_cases "$tmp/eval.json" generated
   fi
@@ -181,6 +234,14 @@ print(json.dumps({"rootCases": {"golden-seed002": {
     "bin": words[0], "args": words[2:], "execStart": exec_start}}}))
 PY
 loop_cases "$tmp/golden.json" golden
+
+# 5. Without nixpkgs too: links between README.md and docs/ resolve, and docs/nixos.md shows the
+#    golden unit as it is.
+if python3 tests/docs-check.py ${BLANKROOT_UPDATE_DOCS:+--update}; then
+  pass "README.md and docs/: every link resolves; docs/nixos.md shows the golden unit"
+else
+  fail "README.md and docs/ (tests/docs-check.py; BLANKROOT_UPDATE_DOCS=1 rewrites the unit shown in docs/nixos.md)"
+fi
 
 if [ "$failures" -ne 0 ]; then
   echo "tests/nix/check.sh: $failures failure(s)" >&2

@@ -1,10 +1,14 @@
 # Loose stand-ins for the NixOS options the blankroot module reads and writes, so the module can be
 # evaluated with nothing but nixpkgs' lib (lib.evalModules). Only the shapes matter; the unit
 # submodule deliberately has no `script` or `path`, so the module setting either fails here.
+# initrdServices (and initrdServicesExtra, more declarations of the same option) replace the
+# loose unit type of boot.initrd.systemd.services with nixpkgs' own (tests/nix/nixpkgs-systemd.nix).
 {
   withPreSwitchChecks ? true,
   withImpermanence ? false,
   withZfsOptions ? false,
+  initrdServices ? null,
+  initrdServicesExtra ? [ ],
 }:
 { lib, config, ... }:
 let
@@ -78,7 +82,8 @@ let
 in
 {
   imports =
-    lib.optional withPreSwitchChecks {
+    map (type: { options.boot.initrd.systemd.services = mkOption { inherit type; }; }) initrdServicesExtra
+    ++ lib.optional withPreSwitchChecks {
       options.system.preSwitchChecks = mkOption {
         type = types.attrsOf types.str;
         default = { };
@@ -121,7 +126,7 @@ in
         default = true;
       };
       boot.initrd.systemd.services = mkOption {
-        type = types.attrsOf unit;
+        type = if initrdServices == null then types.attrsOf unit else initrdServices;
         default = { };
       };
       boot.initrd.systemd.storePaths = list;

@@ -10,7 +10,7 @@
 # BLANKROOT_BOOT_WORK, BLANKROOT_BOOT_KEEP=1, BLANKROOT_BOOT_TIMEOUT (s per boot, default 180),
 # BLANKROOT_BOOT_DEADLINE (s; no boot starts later, default 2400),
 # BLANKROOT_BOOT_BINARY (test this binary instead of building one), BLANKROOT_BOOT_KERNEL,
-# BLANKROOT_BOOT_SKIP_ZFS=1. See README.md, Boot tests.
+# BLANKROOT_BOOT_SKIP_ZFS=1. See docs/boot-tests.md.
 set -euo pipefail
 
 # shellcheck source=vm-tests/boot/lib/common.sh

@@ -54,7 +54,7 @@ need() {
 	for c in "$@"; do
 		command -v "$c" >/dev/null 2>&1 || missing+=("$c")
 	done
-	((${#missing[@]} == 0)) || die "missing commands: ${missing[*]} (see README.md, Boot tests for the packages)"
+	((${#missing[@]} == 0)) || die "missing commands: ${missing[*]} (see docs/boot-tests.md for the packages)"
 }
 
 setup_dirs() {
