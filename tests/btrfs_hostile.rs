@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Every subvolume with its id, and the whole tree of everything: "nothing changed".
@@ -238,6 +238,7 @@ fn two_runs_at_once_take_turns() {
         return;
     }
     let img = seeded();
+    let mut overlapped = 0;
     for round in 0..10 {
         img.mount()
             .write("root/etc/canary", &format!("round {round}\n"));
@@ -264,7 +265,13 @@ fn two_runs_at_once_take_turns() {
             .filter(|r| r.stderr.contains("waiting up to 30 s"))
             .count();
         assert!(waited <= 1, "round {round}");
+        overlapped += waited;
     }
+    eprintln!("{overlapped} of 10 rounds overlapped");
+    assert!(
+        overlapped >= 5,
+        "the runs hardly overlapped: this proves nothing"
+    );
 }
 
 #[test]
@@ -284,15 +291,12 @@ fn a_held_lock_makes_a_second_run_give_up_cleanly() {
         rustix::fs::minor(rdev)
     );
     std::fs::create_dir_all("/run/blankroot/lock").unwrap();
-    let mut holder = Command::new("flock")
-        .args([&lock, "sleep", "30"])
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Held by this process (another run would hold it the same way); released on drop.
+    let held = std::fs::File::create(&lock).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
     let t = Instant::now();
     let run = img.rollback(&["--lock-wait", "1"]);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(held);
     run.fails(1, "another blankroot run on");
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
     assert!(t.elapsed() >= Duration::from_secs(1) && t.elapsed() < Duration::from_secs(10));
@@ -301,4 +305,49 @@ fn a_held_lock_makes_a_second_run_give_up_cleanly() {
         !img.status_file().exists(),
         "the holder writes the record, not the waiter"
     );
+}
+
+/// Defect 7: with quotas, the new root keeps the old root's limit and quota groups.
+#[test]
+fn the_new_root_keeps_the_old_roots_quota_limit_and_groups() {
+    if !root_or_skip("quota") {
+        return;
+    }
+    let img = seeded();
+    let m = img.mount();
+    let top = m.dir.path().to_str().unwrap().to_string();
+    sh("btrfs", &["quota", "enable", &top]);
+    sh("btrfs", &["qgroup", "create", "1/100", &top]);
+    let old = format!("0/{}", m.id("root"));
+    sh(
+        "btrfs",
+        &["qgroup", "assign", "--no-rescan", &old, "1/100", &top],
+    );
+    sh(
+        "btrfs",
+        &["qgroup", "limit", "100M", m.path("root").to_str().unwrap()],
+    );
+    drop(m);
+    for boot in 1..=2 {
+        img.rollback(&["--archive-dir", "old_roots"]).ok();
+        let m = img.mount();
+        let id = m.id("root");
+        let show = sh(
+            "btrfs",
+            &[
+                "qgroup",
+                "show",
+                "--raw",
+                "-pre",
+                m.dir.path().to_str().unwrap(),
+            ],
+        );
+        let line = show
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&format!("0/{id}")))
+            .unwrap_or_else(|| panic!("boot {boot}: no qgroup 0/{id}:\n{show}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[3], "104857600", "boot {boot}: the limit: {line}");
+        assert_eq!(cols[5], "1/100", "boot {boot}: the group: {line}");
+    }
 }

@@ -54,19 +54,23 @@ fn run(top: BorrowedFd<'_>, step: &Step) -> Result<()> {
             source,
             source_id,
             dest,
+            quota,
         } => {
             let src =
                 nav::open_dir(top, &source.to_path()).map_err(|e| sys("opening the source", e))?;
             prove_fd(&src, source, *source_id)?;
             let parent = nav::open_parent(top, dest)
                 .map_err(|e| sys("opening the destination directory", e))?;
-            ioctl::snapshot(&src, &parent, dest.basename_os(), false)
+            let inherit = quota.as_ref().and_then(|q| q.inherit());
+            ioctl::snapshot(&src, &parent, dest.basename_os(), false, inherit.as_deref())
                 .map_err(|e| sys("snapshotting", e))
         }
-        Step::CreateEmpty { dest } => {
+        Step::CreateEmpty { dest, quota } => {
             let parent = nav::open_parent(top, dest)
                 .map_err(|e| sys("opening the destination directory", e))?;
-            ioctl::create_subvolume(&parent, dest.basename_os()).map_err(|e| sys("creating", e))
+            let inherit = quota.as_ref().and_then(|q| q.inherit());
+            ioctl::create_subvolume(&parent, dest.basename_os(), inherit.as_deref())
+                .map_err(|e| sys("creating", e))
         }
         Step::MakeDir { name } => make_dirs(top, name),
         Step::Rename { from, id, to } => {
@@ -83,6 +87,12 @@ fn run(top: BorrowedFd<'_>, step: &Step) -> Result<()> {
                 RenameFlags::NOREPLACE,
             )
             .map_err(|e| sys("renaming", e))
+        }
+        Step::LimitQuota { name, limit, .. } => {
+            let fd = nav::open_dir(top, &name.to_path()).map_err(|e| sys("opening", e))?;
+            prove_fd_subvolume(&fd, name)?;
+            crate::btrfs::quota::set_limit(&fd, *limit)
+                .map_err(|e| sys("setting the quota limit", e))
         }
         Step::Mark { name, id, value } => {
             let fd = nav::open_dir(top, &name.to_path()).map_err(|e| sys("opening", e))?;
@@ -136,6 +146,16 @@ fn prove_fd(fd: &rustix::fd::OwnedFd, name: &Name, id: u64) -> Result<()> {
     if found != id {
         return Err(Error::runtime(format!(
             "refusing: {name} is now subvolume id {found}, not the planned id {id}"
+        )));
+    }
+    Ok(())
+}
+
+fn prove_fd_subvolume(fd: &rustix::fd::OwnedFd, name: &Name) -> Result<()> {
+    let st = rustix::fs::fstat(fd).map_err(|e| Error::io(format!("looking at {name}"), e))?;
+    if st.st_ino != ioctl::SUBVOL_INO {
+        return Err(Error::runtime(format!(
+            "refusing: {name} is no longer a subvolume"
         )));
     }
     Ok(())

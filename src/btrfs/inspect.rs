@@ -2,7 +2,7 @@
 
 use super::mount::TopMount;
 use super::plan::{ArchiveEntry, Config, Entry, Facts, Source};
-use super::{ioctl, nav, space};
+use super::{ioctl, nav, quota, space};
 use crate::error::{Error, Result};
 use crate::names::Name;
 use rustix::fd::BorrowedFd;
@@ -13,6 +13,12 @@ use std::os::unix::ffi::OsStrExt;
 pub fn inspect(top: &TopMount, cfg: &Config, now: i64) -> Result<Facts> {
     let t = top.fd();
     let root = nav::tree(t, &cfg.root)?;
+    let root_qgroup = match root.subvol() {
+        Some(s) => quota::of(t, s.id)
+            .map_err(|e| Error::io("reading the root's quota group", e))?
+            .filter(|q| !q.is_plain()),
+        None => None,
+    };
     let root_container = container(t, cfg.root.parent())?;
     let blank = match &cfg.source {
         Source::Blank(name) => Some(nav::classify(t, name)?.0),
@@ -65,6 +71,7 @@ pub fn inspect(top: &TopMount, cfg: &Config, now: i64) -> Result<Facts> {
         archive_container,
         archives,
         protected,
+        root_qgroup,
         default_subvol: ioctl::default_subvolume(t)
             .map_err(|e| Error::io("reading the default subvolume", e))?,
         mounts: top.other_mounts(),

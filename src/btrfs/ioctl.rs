@@ -16,6 +16,7 @@ pub const SUBVOL_INO: u64 = 256;
 /// Id of the top-level subvolume.
 pub const FS_TREE: u64 = 5;
 const SUBVOL_RDONLY: u64 = 1 << 1;
+const SUBVOL_QGROUP_INHERIT: u64 = 1 << 2;
 const SPACE_INFO_GLOBAL_RSV: u64 = 1 << 49;
 const BG_DATA: u64 = 1 << 0;
 const BG_METADATA: u64 = 1 << 2;
@@ -96,7 +97,7 @@ struct InoLookupUserArgs {
 /// reader of `diff`.
 #[repr(C)]
 #[derive(Default, Clone, Copy)]
-pub(crate) struct SearchKey {
+pub struct SearchKey {
     pub tree_id: u64,
     pub min_objectid: u64,
     pub max_objectid: u64,
@@ -163,7 +164,14 @@ struct DevInfoArgs {
     path: [u8; 1024],
 }
 
+#[repr(C)]
+struct QgroupLimitArgs {
+    qgroupid: u64,
+    lim: [u64; 5],
+}
+
 const _: () = {
+    assert!(size_of::<QgroupLimitArgs>() == 48);
     assert!(size_of::<VolArgs>() == 4096);
     assert!(size_of::<VolArgsV2>() == 4096);
     assert!(size_of::<SubvolInfoArgs>() == 504);
@@ -185,6 +193,7 @@ const IOC_SUBVOL_GETFLAGS: Opcode = opcode::read::<u64>(MAGIC, 25);
 const IOC_SUBVOL_SETFLAGS: Opcode = opcode::write::<u64>(MAGIC, 26);
 const IOC_DEV_INFO: Opcode = opcode::read_write::<DevInfoArgs>(MAGIC, 30);
 const IOC_FS_INFO: Opcode = opcode::read::<FsInfoArgs>(MAGIC, 31);
+const IOC_QGROUP_LIMIT: Opcode = opcode::read::<QgroupLimitArgs>(MAGIC, 43);
 const IOC_GET_SUBVOL_INFO: Opcode = opcode::read::<SubvolInfoArgs>(MAGIC, 60);
 const IOC_GET_SUBVOL_ROOTREF: Opcode = opcode::read_write::<RootRefArgs>(MAGIC, 61);
 const IOC_INO_LOOKUP_USER: Opcode = opcode::read_write::<InoLookupUserArgs>(MAGIC, 62);
@@ -295,18 +304,38 @@ pub fn child_path(fd: impl AsFd, dirid: u64, id: u64) -> Result<Vec<u8>> {
     Ok([c_bytes(&a.path), c_bytes(&a.name)].concat())
 }
 
+/// `struct btrfs_qgroup_inherit` and its qgroup list, as 64-bit words (see `btrfs::quota`):
+/// the new subvolume's quota group gets these limits and parent groups as it is made.
+pub type Inherit<'a> = Option<&'a [u64]>;
+
+fn with_inherit(a: &mut VolArgsV2, inherit: Inherit<'_>) {
+    if let Some(words) = inherit {
+        a.flags |= SUBVOL_QGROUP_INHERIT;
+        a.unused[0] = (words.len() * 8) as u64;
+        a.unused[1] = words.as_ptr() as u64;
+    }
+}
+
 /// A writable (or read-only) snapshot of the subvolume `source` named `name` in directory `parent`.
-pub fn snapshot(source: impl AsFd, parent: impl AsFd, name: &OsStr, read_only: bool) -> Result<()> {
+pub fn snapshot(
+    source: impl AsFd,
+    parent: impl AsFd,
+    name: &OsStr,
+    read_only: bool,
+    inherit: Inherit<'_>,
+) -> Result<()> {
     let mut a = zeroed::<VolArgsV2>();
     a.fd = i64::from(source.as_fd().as_raw_fd());
     a.flags = if read_only { SUBVOL_RDONLY } else { 0 };
+    with_inherit(&mut a, inherit);
     put_name(&mut a.name, name)?;
     update::<IOC_SNAP_CREATE_V2, _>(parent.as_fd(), &mut *a)
 }
 
 /// A new empty subvolume `name` in directory `parent`.
-pub fn create_subvolume(parent: impl AsFd, name: &OsStr) -> Result<()> {
+pub fn create_subvolume(parent: impl AsFd, name: &OsStr, inherit: Inherit<'_>) -> Result<()> {
     let mut a = zeroed::<VolArgsV2>();
+    with_inherit(&mut a, inherit);
     put_name(&mut a.name, name)?;
     update::<IOC_SUBVOL_CREATE_V2, _>(parent.as_fd(), &mut *a)
 }
@@ -325,30 +354,71 @@ pub fn sync(fd: impl AsFd) -> Result<()> {
     unsafe { ioctl(fd, NoArg::<IOC_SYNC>::new()) }
 }
 
+/// Sets the limits (`struct btrfs_qgroup_limit`: flags, max_rfer, max_excl, rsv_rfer,
+/// rsv_excl) of the quota group of the subvolume `fd` is in.
+pub fn qgroup_limit(fd: impl AsFd, lim: [u64; 5]) -> Result<()> {
+    let mut a = QgroupLimitArgs { qgroupid: 0, lim };
+    // (_IOR in the kernel's header, but the kernel only reads it.)
+    update::<IOC_QGROUP_LIMIT, _>(fd.as_fd(), &mut a)
+}
+
+/// One item found by [`search`]: its key and data.
+pub struct Item {
+    pub objectid: u64,
+    pub kind: u32,
+    pub offset: u64,
+    pub data: Vec<u8>,
+}
+
+/// The items of `key`'s range (as many as one call returns: enough for the few items blankroot
+/// looks up). `ENOENT`: the tree does not exist (e.g. the quota tree with quotas off).
+pub fn search(fd: impl AsFd, key: SearchKey) -> Result<Vec<Item>> {
+    let mut a = zeroed::<SearchArgs>();
+    a.key = SearchKey {
+        max_transid: u64::MAX,
+        nr_items: 256,
+        ..key
+    };
+    update::<IOC_TREE_SEARCH, _>(fd.as_fd(), &mut *a)?;
+    let mut items = Vec::new();
+    let mut at = 0;
+    for _ in 0..a.key.nr_items {
+        let header = a.buf.get(at..at + 32).ok_or(Errno::IO)?;
+        let word = |i: usize| u64::from_ne_bytes(header[i..i + 8].try_into().unwrap());
+        let kind = u32::from_ne_bytes(header[24..28].try_into().unwrap());
+        let len = u32::from_ne_bytes(header[28..32].try_into().unwrap()) as usize;
+        let data = a.buf.get(at + 32..at + 32 + len).ok_or(Errno::IO)?;
+        items.push(Item {
+            objectid: word(8),
+            kind,
+            offset: word(16),
+            data: data.to_vec(),
+        });
+        at += 32 + len;
+    }
+    Ok(items)
+}
+
 /// Id of the default subvolume (what a mount without `subvol=`/`subvolid=` gets).
 pub fn default_subvolume(fd: impl AsFd) -> Result<u64> {
     const ROOT_TREE: u64 = 1;
     const ROOT_TREE_DIR: u64 = 6;
     const DIR_ITEM_KEY: u32 = 84;
-    let mut a = zeroed::<SearchArgs>();
-    a.key = SearchKey {
-        tree_id: ROOT_TREE,
-        min_objectid: ROOT_TREE_DIR,
-        max_objectid: ROOT_TREE_DIR,
-        max_offset: u64::MAX,
-        max_transid: u64::MAX,
-        min_type: DIR_ITEM_KEY,
-        max_type: DIR_ITEM_KEY,
-        nr_items: 64,
-        ..SearchKey::default()
-    };
-    update::<IOC_TREE_SEARCH, _>(fd.as_fd(), &mut *a)?;
-    let mut at = 0;
-    for _ in 0..a.key.nr_items {
-        let header = &a.buf[at..at + 32];
-        let len = u32::from_ne_bytes(header[28..32].try_into().unwrap()) as usize;
-        let item = &a.buf[at + 32..at + 32 + len];
+    let items = search(
+        fd,
+        SearchKey {
+            tree_id: ROOT_TREE,
+            min_objectid: ROOT_TREE_DIR,
+            max_objectid: ROOT_TREE_DIR,
+            max_offset: u64::MAX,
+            min_type: DIR_ITEM_KEY,
+            max_type: DIR_ITEM_KEY,
+            ..SearchKey::default()
+        },
+    )?;
+    for item in &items {
         // One item may hold several dir entries with the same name hash.
+        let item = &item.data;
         let mut off = 0;
         while off + 30 <= item.len() {
             let objectid = u64::from_le_bytes(item[off..off + 8].try_into().unwrap());
@@ -362,7 +432,6 @@ pub fn default_subvolume(fd: impl AsFd) -> Result<u64> {
             }
             off += 30 + name_len + data_len;
         }
-        at += 32 + len;
     }
     Ok(FS_TREE)
 }

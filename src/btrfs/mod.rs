@@ -6,6 +6,7 @@ pub mod ioctl;
 pub mod mount;
 pub mod nav;
 pub mod plan;
+pub mod quota;
 pub mod space;
 
 use crate::error::Result;

@@ -1,6 +1,7 @@
 //! What the plan is decided on: the filesystem as `btrfs::inspect` found it, read-only.
 
 use crate::btrfs::ioctl::Space;
+use crate::btrfs::quota::Qgroup;
 use crate::names::Name;
 
 /// Inode attributes (`chattr`) that make the kernel refuse to delete or rename an entry:
@@ -149,6 +150,9 @@ pub struct Facts {
     pub archives: Vec<ArchiveEntry>,
     pub protected: Vec<(Name, Entry)>,
     pub default_subvol: u64,
+    /// The root's quota group settings that a new subvolume would not have (quotas on, and a
+    /// limit or a parent group set).
+    pub root_qgroup: Option<Qgroup>,
     pub mounts: Vec<Mounted>,
     pub space: Space,
     /// Metadata space a reservation can get now (see `btrfs::space`).

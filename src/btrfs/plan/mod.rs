@@ -95,7 +95,7 @@ pub fn plan(cfg: &Config, f: &Facts) -> Result<Plan> {
     match root_sub {
         None => {
             p.notes.push(format!("the root {root} does not exist (a previous run was interrupted, or this is the first run): making it before anything else"));
-            p.steps.push(make_new(cfg, blank, root.clone()));
+            p.steps.push(make_new(cfg, blank, root.clone(), None));
             match &staged {
                 Staged::Absent => {}
                 Staged::Pristine(s) => {
@@ -150,7 +150,17 @@ pub fn plan(cfg: &Config, f: &Facts) -> Result<Plan> {
                     retire::deletable(root, rs, &f.root)?;
                 }
                 if reuse.is_none() {
-                    p.steps.push(make_new(cfg, blank, staging.clone()));
+                    let quota = f.root_qgroup.clone();
+                    p.steps.push(make_new(cfg, blank, staging.clone(), quota));
+                }
+                if let Some(q) = &f.root_qgroup {
+                    if let Some(limit) = q.limit() {
+                        p.steps.push(Step::LimitQuota {
+                            name: staging.clone(),
+                            limit,
+                            shown: q.describe_limit(),
+                        });
+                    }
                 }
                 if rs.read_only {
                     p.steps.push(Step::MakeWritable {
@@ -220,15 +230,21 @@ fn blank<'f>(
     }
 }
 
-/// The step that makes a new root at `dest`.
-fn make_new(cfg: &Config, blank: Option<(&Name, &Subvol)>, dest: Name) -> Step {
+/// The step that makes a new root at `dest`, with the old root's quota group settings.
+fn make_new(
+    cfg: &Config,
+    blank: Option<(&Name, &Subvol)>,
+    dest: Name,
+    quota: Option<crate::btrfs::quota::Qgroup>,
+) -> Step {
     match (&cfg.source, blank) {
         (Source::Blank(_), Some((name, s))) => Step::Snapshot {
             source: name.clone(),
             source_id: s.id,
             dest,
+            quota,
         },
-        _ => Step::CreateEmpty { dest },
+        _ => Step::CreateEmpty { dest, quota },
     }
 }
 

@@ -1,5 +1,6 @@
 //! The steps a plan is made of, what each reserves, and the plan as `--dry-run` prints it.
 
+use crate::btrfs::quota::{Limit, Qgroup};
 use crate::names::Name;
 use std::fmt;
 
@@ -15,13 +16,16 @@ pub enum Step {
         id: u64,
         why: &'static str,
     },
+    /// `quota`: the old root's quota group settings, given to the new subvolume.
     Snapshot {
         source: Name,
         source_id: u64,
         dest: Name,
+        quota: Option<Qgroup>,
     },
     CreateEmpty {
         dest: Name,
+        quota: Option<Qgroup>,
     },
     MakeDir {
         name: Name,
@@ -31,6 +35,12 @@ pub enum Step {
         from: Name,
         id: Option<u64>,
         to: Name,
+    },
+    /// Gives the new root the old root's quota limits.
+    LimitQuota {
+        name: Name,
+        limit: Limit,
+        shown: String,
     },
     /// Sets [`super::RETIRED_XATTR`] to `value` on the subvolume's top directory.
     Mark {
@@ -64,8 +74,15 @@ impl fmt::Display for Step {
                 source,
                 source_id,
                 dest,
-            } => write!(f, "snapshot {source} (id {source_id}) to {dest} (writable)"),
-            Step::CreateEmpty { dest } => write!(f, "create empty subvolume {dest}"),
+                quota,
+            } => {
+                write!(f, "snapshot {source} (id {source_id}) to {dest} (writable)")?;
+                with_quota(f, quota)
+            }
+            Step::CreateEmpty { dest, quota } => {
+                write!(f, "create empty subvolume {dest}")?;
+                with_quota(f, quota)
+            }
             Step::MakeDir { name } => write!(f, "create directory {name}"),
             Step::Rename {
                 from,
@@ -73,6 +90,9 @@ impl fmt::Display for Step {
                 to,
             } => write!(f, "rename {from} (id {id}) to {to}"),
             Step::Rename { from, id: None, to } => write!(f, "rename {from} to {to}"),
+            Step::LimitQuota { name, shown, .. } => {
+                write!(f, "give {name} the old root's quota limit ({shown})")
+            }
             Step::Mark { name, id, value } => write!(
                 f,
                 "mark subvolume {name} (id {id}) as the root blankroot retires ({}={value})",
@@ -92,6 +112,19 @@ impl fmt::Display for Step {
     }
 }
 
+fn with_quota(f: &mut fmt::Formatter<'_>, quota: &Option<Qgroup>) -> fmt::Result {
+    match quota {
+        Some(q) if !q.parents.is_empty() => {
+            write!(
+                f,
+                " in the old root's quota groups ({})",
+                q.describe_groups()
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Step {
     /// Metadata space the kernel reserves before it carries the step out, in bytes.
     ///
@@ -108,6 +141,7 @@ impl Step {
             Step::Rename { from, to, .. } if from.parent() == to.parent() => 9,
             Step::Rename { .. } => 10,
             Step::MakeDir { .. } => 5,
+            Step::LimitQuota { .. } => 1,
             _ => 0,
         };
         items * nodesize * 8 * 2 * 3

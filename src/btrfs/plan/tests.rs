@@ -64,6 +64,7 @@ fn facts() -> Facts {
         archives: Vec::new(),
         protected: Vec::new(),
         default_subvol: 5,
+        root_qgroup: None,
         mounts: Vec::new(),
         space: Space {
             data: 10 << 30,
