@@ -273,5 +273,25 @@ mod tests {
             want
         );
         assert!(parse_persisted_file(n, r#"{"persisted": [1]}"#).is_err());
+        // The last of two lists wins; what is not a list of strings is refused, naming it.
+        assert_eq!(
+            parse_persisted_file(n, r#"{"persisted": ["/a"], "persisted": ["/b"]}"#).unwrap(),
+            [PathBuf::from("/b")]
+        );
+        let err = |text: &str| parse_persisted_file(n, text).unwrap_err();
+        assert_eq!(
+            err(r#"{"persisted": ["/a", {"b": [1, null, true, "c\n"]}]}"#).message,
+            r#"p: {"b":[1,null,true,"c\n"]} is not a path string"#
+        );
+        for bad in [r#"{"other": []}"#, r#"{"persisted": "/a"}"#, "[[]"] {
+            let e = err(bad);
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            assert!(e.message.starts_with("p: "), "{}", e.message);
+        }
+        assert_eq!(
+            err(r#"{"persisted": null}"#).message,
+            r#"p: expected a list of paths or {"persisted": [...]}"#
+        );
+        assert!(err("[1,]").message.starts_with("p: not valid JSON: "));
     }
 }

@@ -426,6 +426,22 @@ mod tests {
         from_mounted_root(&mountinfo::parse(line))
     }
 
+    /// The `"target"` object byte for byte as the hand-written writer made it before serde_json.
+    #[test]
+    fn the_target_object_is_written_as_before() {
+        let got = target_json(&[
+            ("blank", None),
+            ("device", Some("/dev/disk/by-label/a \"b\"\\")),
+            ("filesystem", Some("btrfs")),
+            ("live", Some("/mnt/caf\u{e9}\n\u{7f}\u{1b}")),
+        ]);
+        assert_eq!(
+            got,
+            "{\"blank\":null,\"device\":\"/dev/disk/by-label/a \\\"b\\\"\\\\\",\"filesystem\":\"btrfs\",\"live\":\"/mnt/caf\u{e9}\\n\u{7f}\\u001b\"}"
+        );
+        assert_eq!(target_json(&[]), "{}");
+    }
+
     #[test]
     fn the_mounted_root_names_the_target() {
         let t =

@@ -397,6 +397,97 @@ pub fn json(d: &Diff, target: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A diff with every kind of member the `--json` document has.
+    fn every_kind_of_member() -> Diff {
+        use super::super::model::{Kind, Reason, What, Whats};
+        let entry = |path: &[u8], change, kind, size| Entry {
+            path: Path::new(OsStr::from_bytes(path)).to_path_buf(),
+            change,
+            kind,
+            was: None,
+            size,
+            what: Whats::default(),
+            target: None,
+            subvolume: false,
+        };
+        let mut d = Diff::default();
+        d.entries.push(entry(b"", Change::Modified, Kind::Dir, 0));
+        let mut e = entry(b"etc/link", Change::Modified, Kind::Symlink, 12);
+        e.was = Some(Kind::File);
+        e.what.add(What::Type);
+        e.what.add(What::Mode);
+        e.target = Some(b"/nix/\"store\"\n\xff".to_vec());
+        d.entries.push(e);
+        d.entries
+            .push(entry(b"etc/qu\"ote\t\x01", Change::Created, Kind::File, 5));
+        let mut e = entry(b"var/lib/machines", Change::Deleted, Kind::Dir, 4096);
+        e.subvolume = true;
+        d.entries.push(e);
+        d.entries.push(entry(
+            b"bad\xffname",
+            Change::Created,
+            Kind::Fifo,
+            u64::MAX / 2,
+        ));
+        d.left_out.push(("persist".into(), Reason::MountPoint));
+        d.left_out.push((
+            Path::new(OsStr::from_bytes(b"x\xfe")).to_path_buf(),
+            Reason::Persisted,
+        ));
+        d.recreated = 7;
+        d.notes = vec!["a \"note\"".into(), "caf\u{e9} \u{1f600}\u{1b}".into()];
+        d.errors = vec!["etc/shadow: Permission denied".into()];
+        d
+    }
+
+    /// The `--json` document byte for byte as the hand-written writer made it before serde_json.
+    #[test]
+    fn the_json_document_is_written_as_before() {
+        let got = json(
+            &every_kind_of_member(),
+            r#"{"filesystem":"btrfs","root":"/"}"#,
+        );
+        let want = r#"{
+  "target": {"filesystem":"btrfs","root":"/"},
+  "totals": {"bytes":9223372036854779920,"created":2,"deleted":1,"modified":2},
+  "changes": [
+    {"path":"/","change":"modified","type":"dir","size":0},
+    {"path":"/etc/link","change":"modified","type":"symlink","size":12,"was":"file","what":["type","mode"],"target":"/nix/\"store\"\n�"},
+    {"path":"/etc/qu\"ote\t\u0001","change":"created","type":"file","size":5},
+    {"path":"/var/lib/machines","change":"deleted","type":"dir","size":4096,"subvolume":true},
+    {"path":"/bad�name","path_bytes":[47,98,97,100,255,110,97,109,101],"change":"created","type":"fifo","size":9223372036854775807}
+  ],
+  "directories": [
+    {"path":"/","created":1,"modified":1,"deleted":0,"bytes":9223372036854775807},
+    {"path":"/etc","created":1,"modified":1,"deleted":0,"bytes":17},
+    {"path":"/var/lib","created":0,"modified":0,"deleted":1,"bytes":4096}
+  ],
+  "left_out": [
+    {"path":"/persist","reason":"mount point"},
+    {"path":"/x�","path_bytes":[47,120,254],"reason":"persisted"}
+  ],
+  "recreated_at_boot": 7,
+  "notes": ["a \"note\"","café 😀\u001b"],
+  "errors": ["etc/shadow: Permission denied"],
+  "complete": false
+}
+"#;
+        assert_eq!(got, want);
+        let empty = r#"{
+  "target": {},
+  "totals": {"bytes":0,"created":0,"deleted":0,"modified":0},
+  "changes": [],
+  "directories": [],
+  "left_out": [],
+  "recreated_at_boot": 0,
+  "notes": [],
+  "errors": [],
+  "complete": true
+}
+"#;
+        assert_eq!(json(&Diff::default(), "{}"), empty);
+    }
+
     #[test]
     fn escapes_what_could_fake_a_line() {
         assert_eq!(escape(b"plain name"), "plain name");
