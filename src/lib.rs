@@ -11,7 +11,6 @@ pub mod diff;
 pub mod error;
 pub mod failpoint;
 pub mod host;
-pub mod json;
 pub mod kmsg;
 pub mod mountinfo;
 pub mod names;
