@@ -19,7 +19,6 @@ pub mod probe;
 pub mod retention;
 pub mod rollback;
 pub mod sort;
-pub mod spawn;
 pub mod status;
 pub mod time;
 pub mod zfs;
