@@ -18,7 +18,6 @@ pub mod plan;
 pub mod probe;
 pub mod retention;
 pub mod rollback;
-pub mod sort;
 pub mod status;
 pub mod time;
 pub mod zfs;

@@ -173,7 +173,7 @@ fn groups(d: &Diff) -> Vec<Group<'_>> {
         }
     }
     let mut order: Vec<&Entry> = d.entries.iter().collect();
-    crate::sort::sort_by(&mut order, |a, b| {
+    order.sort_by(|a, b| {
         let (pa, na) = split(a);
         let (pb, nb) = split(b);
         super::model::bytes_cmp(pa, pb).then_with(|| na.cmp(nb))

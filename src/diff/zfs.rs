@@ -184,7 +184,7 @@ pub fn dirty(lines: &[Line]) -> Dirty {
         paths.push(l.path.clone());
         paths.extend(l.to.clone());
     }
-    crate::sort::sort_by(&mut paths, |a, b| a.cmp(b));
+    paths.sort();
     Dirty { paths }
 }
 
