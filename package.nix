@@ -1,14 +1,17 @@
 # blankroot, statically linked (musl): the initrd gets this one file and nothing else.
-# The crate has no C dependencies (rustix, serde, log), so no bindgen and no pkg-config.
+# The crate has no C dependencies (rustix, serde, clap, log), so no bindgen and no pkg-config.
 {
   lib,
   pkgsStatic,
+  installShellFiles,
   runCommand,
   file,
   testers,
 }:
 let
   manifest = lib.importTOML ./Cargo.toml;
+  # blankroot-docs is a static binary for the same CPU: the build machine can run it.
+  canRunDocs = pkgsStatic.stdenv.buildPlatform.canExecute pkgsStatic.stdenv.hostPlatform;
   blankroot = pkgsStatic.rustPlatform.buildRustPackage {
     pname = "blankroot";
     inherit (manifest.package) version;
@@ -22,6 +25,26 @@ let
       ];
     };
     cargoLock.lockFile = ./Cargo.lock;
+
+    # The man page and the shell completions come from the command line's clap definition:
+    # blankroot-docs (feature "docs") is built beside blankroot, run once here and not installed.
+    # The feature only adds that binary; blankroot itself does not change. (A cross build, whose
+    # binaries the build machine cannot run, goes without the pages.)
+    buildFeatures = [ "docs" ];
+    nativeBuildInputs = [ installShellFiles ];
+    postInstall =
+      lib.optionalString canRunDocs ''
+        generated=$(mktemp -d)
+        $out/bin/blankroot-docs "$generated"
+        installManPage "$generated/blankroot.8"
+        installShellCompletion --cmd blankroot \
+          --bash "$generated/completions/blankroot.bash" \
+          --zsh "$generated/completions/_blankroot" \
+          --fish "$generated/completions/blankroot.fish"
+      ''
+      + ''
+        rm $out/bin/blankroot-docs
+      '';
 
     # The integration tests (tests/) need loop devices and root; the build sandbox has neither.
     # Only the unit tests run here; .ci/run and the VM tests cover the rest.

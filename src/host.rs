@@ -81,27 +81,13 @@ fn words(line: &str) -> Vec<String> {
 }
 
 /// Creates `path` and the directories above it that are missing, new ones with `mode` (less the
-/// umask): what `std::fs::DirBuilder::recursive` does, with less code in the binary.
+/// umask).
 pub fn create_dirs(path: &Path, mode: u32) -> std::io::Result<()> {
-    use rustix::fs::{mkdir, Mode};
-    use rustix::io::Errno;
-    let make = |p: &Path| match mkdir(p, Mode::from_raw_mode(mode)) {
-        Ok(()) => Ok(true),
-        Err(Errno::NOENT) => Ok(false),
-        Err(_) if p.is_dir() => Ok(true),
-        Err(e) => Err(std::io::Error::from(e)),
-    };
-    if path.as_os_str().is_empty() || make(path)? {
-        return Ok(());
-    }
-    match path.parent() {
-        Some(parent) => create_dirs(parent, mode)?,
-        None => return Err(std::io::Error::other("failed to create whole tree")),
-    }
-    match mkdir(path, Mode::from_raw_mode(mode)) {
-        Err(_) if path.is_dir() => Ok(()),
-        r => r.map_err(std::io::Error::from),
-    }
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 //! The kernel takes one record per `write(2)` and rejects writes over 1024 bytes (less on older
 //! kernels), so long lines are cut at 976 bytes. `/dev/kmsg` is opened again for every record:
 //! user space gets 10 records per 5 s per open file before the kernel drops them.
+//!
+//! Hand-written on purpose: no crate gets this right. `kernlog` maps the levels one step off and
+//! does not cap the length; `simplelog`'s writer logs fragments, each of which becomes a record.
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;

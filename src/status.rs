@@ -2,7 +2,8 @@
 //! `/run/blankroot/status.json`, which systemd carries from the initrd into the booted system).
 
 use crate::error::{Error, Result};
-use crate::json::{self, Pretty};
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt::Write;
 use std::fs;
 use std::io::Write as _;
@@ -10,7 +11,8 @@ use std::path::Path;
 
 pub const DEFAULT_PATH: &str = "/run/blankroot/status.json";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// The root was deleted and recreated from the blank (or empty).
     RolledBack,
@@ -22,9 +24,10 @@ pub enum Action {
     Failed,
 }
 
-/// Written as a JSON object with these field names, in this order (`pruned`,
-/// `destroyed_snapshots`, `left_alone` and `warnings` may be absent when read).
-#[derive(Debug, Clone, PartialEq)]
+/// Written as a JSON object with these field names, in this order. When read, members it does not
+/// know are ignored (a newer version's), the lists and the strings that may be null may be absent
+/// (an older version's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub action: Action,
     pub filesystem: Option<String>,
@@ -35,11 +38,15 @@ pub struct Status {
     pub source: Option<String>,
     /// The archive made this run (relative to the top level, or a dataset name).
     pub archive: Option<String>,
+    #[serde(default)]
     pub pruned: Vec<String>,
     /// ZFS: snapshots newer than the blank that the rollback destroyed.
+    #[serde(default)]
     pub destroyed_snapshots: Vec<String>,
     /// Entries of the archive directory that are not archives and were left alone.
+    #[serde(default)]
     pub left_alone: Vec<String>,
+    #[serde(default)]
     pub warnings: Vec<String>,
     pub error: Option<String>,
     pub exit_code: u8,
@@ -49,17 +56,15 @@ pub struct Status {
     pub version: String,
 }
 
-const ACTIONS: [(Action, &str); 4] = [
-    (Action::RolledBack, "rolled-back"),
-    (Action::Archived, "archived"),
-    (Action::Skipped, "skipped"),
-    (Action::Failed, "failed"),
-];
-
 impl Action {
     /// The name in the status record.
     pub fn word(self) -> &'static str {
-        ACTIONS[self as usize].1
+        match self {
+            Action::RolledBack => "rolled-back",
+            Action::Archived => "archived",
+            Action::Skipped => "skipped",
+            Action::Failed => "failed",
+        }
     }
 }
 
@@ -138,89 +143,12 @@ impl Status {
     /// The record as written to the status file and printed by `status --json` (without a
     /// final newline).
     pub fn to_json(&self) -> String {
-        let mut p = Pretty::default();
-        p.str("action", Some(self.action.word()));
-        p.str("filesystem", self.filesystem.as_deref());
-        p.str("device", self.device.as_deref());
-        p.str("target", self.target.as_deref());
-        p.str("source", self.source.as_deref());
-        p.str("archive", self.archive.as_deref());
-        p.strs("pruned", &self.pruned);
-        p.strs("destroyed_snapshots", &self.destroyed_snapshots);
-        p.strs("left_alone", &self.left_alone);
-        p.strs("warnings", &self.warnings);
-        p.str("error", self.error.as_deref());
-        p.uint("exit_code", self.exit_code.into());
-        p.str("started_at", Some(&self.started_at));
-        p.uint("duration_ms", self.duration_ms);
-        p.str("boot_id", self.boot_id.as_deref());
-        p.str("version", Some(&self.version));
-        p.finish()
+        serde_json::to_string_pretty(self).expect("a record of strings and numbers")
     }
 
-    /// Reads a record written by `to_json` (or by an earlier version): members it does not know
-    /// are ignored, the lists may be absent, the strings that may be null may be absent.
+    /// Reads a record written by `to_json` (or by an earlier or later version).
     pub fn from_json(text: &str) -> std::result::Result<Status, String> {
-        let value = json::parse(text)?;
-        let mut s = Status::new(Action::Failed);
-        let required = [
-            "action",
-            "exit_code",
-            "started_at",
-            "duration_ms",
-            "version",
-        ];
-        json::record(&value, &required, &mut |k, v| {
-            let opt = match k {
-                "action" => {
-                    let word = json::string(k, v)?;
-                    s.action = ACTIONS
-                        .iter()
-                        .find(|(_, w)| *w == word)
-                        .map(|(a, _)| *a)
-                        .ok_or_else(|| format!("unknown action {word:?}"))?;
-                    return Ok(true);
-                }
-                "exit_code" => {
-                    s.exit_code = json::uint(k, v, u8::MAX.into())? as u8;
-                    return Ok(true);
-                }
-                "duration_ms" => {
-                    s.duration_ms = json::uint(k, v, u64::MAX)?;
-                    return Ok(true);
-                }
-                "started_at" | "version" => {
-                    let text = json::string(k, v)?;
-                    *(if k == "version" {
-                        &mut s.version
-                    } else {
-                        &mut s.started_at
-                    }) = text;
-                    return Ok(true);
-                }
-                "pruned" | "destroyed_snapshots" | "left_alone" | "warnings" => {
-                    let list = json::strings(k, v)?;
-                    *match k {
-                        "pruned" => &mut s.pruned,
-                        "destroyed_snapshots" => &mut s.destroyed_snapshots,
-                        "left_alone" => &mut s.left_alone,
-                        _ => &mut s.warnings,
-                    } = list;
-                    return Ok(true);
-                }
-                "filesystem" => &mut s.filesystem,
-                "device" => &mut s.device,
-                "target" => &mut s.target,
-                "source" => &mut s.source,
-                "archive" => &mut s.archive,
-                "error" => &mut s.error,
-                "boot_id" => &mut s.boot_id,
-                _ => return Ok(false),
-            };
-            *opt = json::opt_string(k, v)?;
-            Ok(true)
-        })?;
-        Ok(s)
+        from_json_object(text).map_err(|e| e.to_string())
     }
 
     pub fn succeeded(&self) -> bool {
@@ -276,6 +204,25 @@ impl Status {
         }
         out
     }
+}
+
+/// `T` from a JSON object, and only from an object (serde would also take a struct from an
+/// array of its fields in order). A member given twice is an error, as are trailing characters.
+pub fn from_json_object<T: DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    struct Object<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, map: M) -> std::result::Result<T, M::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = (&mut de).deserialize_map(Object(std::marker::PhantomData))?;
+    de.end()?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -366,29 +313,49 @@ mod tests {
         assert!(s.pruned.is_empty() && s.filesystem.is_none() && s.error.is_none());
         let err = |text: &str| Status::from_json(text).unwrap_err();
         let base = r#""action": "failed", "exit_code": 1, "started_at": "t", "duration_ms": 5"#;
-        assert_eq!(err(&format!("{{{base}}}")), "missing field `version`");
+        // serde_json's words, and where in the text.
+        assert_eq!(
+            err(&format!("{{{base}}}")),
+            "missing field `version` at line 1 column 73"
+        );
         assert_eq!(
             err(&format!(r#"{{{base}, "version": "v", "version": "w"}}"#)),
-            "duplicate field `version`"
+            "duplicate field `version` at line 1 column 99"
         );
         assert_eq!(
             err(&format!(r#"{{{base}, "version": 1}}"#)),
-            "field `version`: expected a string, got a number (1)"
+            "invalid type: integer `1`, expected a string at line 1 column 86"
         );
         assert_eq!(
             err(&format!(r#"{{{base}, "version": "v", "pruned": null}}"#)),
-            "field `pruned`: expected a list of strings, got null"
+            "invalid type: null, expected a sequence at line 1 column 104"
         );
         assert_eq!(
             err(r#"{"action": "exploded"}"#),
-            "unknown action \"exploded\""
+            "unknown variant `exploded`, expected one of `rolled-back`, `archived`, `skipped`, `failed` at line 1 column 21"
         );
         assert_eq!(
             err(&format!(r#"{{{base}, "version": "v", "exit_code": 256}}"#)),
-            "field `exit_code`: expected a whole number from 0 to 255, got a number (256)"
+            "duplicate field `exit_code` at line 1 column 101"
         );
-        assert_eq!(err("[]"), "expected an object, got an array");
-        assert!(err("{").contains("unexpected end of input"));
+        assert_eq!(
+            err(
+                r#"{"action": "failed", "exit_code": 256, "started_at": "t", "duration_ms": 5, "version": "v"}"#
+            ),
+            "invalid value: integer `256`, expected u8 at line 1 column 37"
+        );
+        assert_eq!(
+            err("[]"),
+            "invalid type: sequence, expected a JSON object at line 1 column 0"
+        );
+        // Not even an array of the members in order.
+        let fields = r#"["failed", null, null, null, null, null, [], [], [], [], null, 1, "t", 5, null, "v"]"#;
+        assert!(err(fields).starts_with("invalid type: sequence, expected a JSON object"));
+        assert_eq!(err("{"), "EOF while parsing an object at line 1 column 1");
+        assert_eq!(
+            err(&format!(r#"{{{base}, "version": "v"}} x"#)),
+            "trailing characters at line 1 column 91"
+        );
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //!
 //! Layouts follow `linux/btrfs.h`; every struct's size is checked at compile time against the
 //! kernel's. All of them exist since Linux 4.18.
+//!
+//! Our own on purpose: no C library to link into the static (musl) initrd binary, and the
+//! `btrfsutil` crate is unsound (a `Clone` type freed twice, C strings freed by the Rust
+//! allocator, paths resolved against the working directory).
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::io::{Errno, Result};

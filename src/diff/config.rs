@@ -2,43 +2,29 @@
 //! `{"args": ["--device", "/dev/...", ...the rollback options...], "persisted": ["/etc/nixos", ...]}`.
 
 use crate::error::{Error, Result};
-use crate::json;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "/etc/blankroot/config.json";
 
-/// Other members of the object are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Other members of the object are ignored; either list may be absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Config {
     /// The rollback's options, parsed by the rollback's own parser.
+    #[serde(default)]
     pub args: Vec<String>,
     /// Absolute paths that survive a boot.
+    #[serde(default)]
     pub persisted: Vec<String>,
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
-    let bad = |e: String| {
+    crate::status::from_json_object(text).map_err(|e| {
         Error::usage(format!(
             "{}: {e}; expected {{\"args\": [...], \"persisted\": [...]}}",
             path.display()
         ))
-    };
-    let value = json::parse(text).map_err(bad)?;
-    if !matches!(value, json::Value::Object(_)) {
-        return Err(bad("not a JSON object".into()));
-    }
-    let mut c = Config::default();
-    json::record(&value, &[], &mut |k, v| {
-        let list = match k {
-            "args" => &mut c.args,
-            "persisted" => &mut c.persisted,
-            _ => return Ok(false),
-        };
-        *list = json::strings(k, v)?;
-        Ok(true)
     })
-    .map_err(bad)?;
-    Ok(c)
 }
 
 /// A configuration named on the command line: it must exist.

@@ -16,7 +16,7 @@
 
 use super::model::{Kind, Reason};
 use crate::error::{Error, Result};
-use crate::json::Value;
+use serde_json::Value;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -169,11 +169,11 @@ fn relative(what: &str, p: &Path) -> Result<PathBuf> {
 pub fn parse_persisted_file(name: &Path, text: &str) -> Result<Vec<PathBuf>> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let value = crate::json::parse(text)
+        let value: Value = serde_json::from_str(text)
             .map_err(|e| Error::usage(format!("{}: not valid JSON: {e}", name.display())))?;
         let list = match &value {
-            Value::Array(a) => Some(&a[..]),
-            Value::Object(_) => value.get("persisted").and_then(Value::as_array),
+            Value::Array(a) => Some(a),
+            Value::Object(o) => o.get("persisted").and_then(Value::as_array),
             _ => None,
         };
         let list = list.ok_or_else(|| {
@@ -186,9 +186,8 @@ pub fn parse_persisted_file(name: &Path, text: &str) -> Result<Vec<PathBuf>> {
         for v in list {
             let Some(p) = v.as_str() else {
                 return Err(Error::usage(format!(
-                    "{}: {} is not a path string",
-                    name.display(),
-                    v.compact()
+                    "{}: {v} is not a path string",
+                    name.display()
                 )));
             };
             paths.push(PathBuf::from(p));
@@ -273,5 +272,25 @@ mod tests {
             want
         );
         assert!(parse_persisted_file(n, r#"{"persisted": [1]}"#).is_err());
+        // The last of two lists wins; what is not a list of strings is refused, naming it.
+        assert_eq!(
+            parse_persisted_file(n, r#"{"persisted": ["/a"], "persisted": ["/b"]}"#).unwrap(),
+            [PathBuf::from("/b")]
+        );
+        let err = |text: &str| parse_persisted_file(n, text).unwrap_err();
+        assert_eq!(
+            err(r#"{"persisted": ["/a", {"b": [1, null, true, "c\n"]}]}"#).message,
+            r#"p: {"b":[1,null,true,"c\n"]} is not a path string"#
+        );
+        for bad in [r#"{"other": []}"#, r#"{"persisted": "/a"}"#, "[[]"] {
+            let e = err(bad);
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            assert!(e.message.starts_with("p: "), "{}", e.message);
+        }
+        assert_eq!(
+            err(r#"{"persisted": null}"#).message,
+            r#"p: expected a list of paths or {"persisted": [...]}"#
+        );
+        assert!(err("[1,]").message.starts_with("p: not valid JSON: "));
     }
 }

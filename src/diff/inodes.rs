@@ -64,7 +64,7 @@ impl Table {
 
     /// Keys come in order; sorted anyway so lookups never depend on it.
     fn sorted(mut self) -> Table {
-        crate::sort::sort_by(&mut self.items, |a, b| a.0.cmp(&b.0));
+        self.items.sort_by_key(|item| item.0);
         self
     }
 }

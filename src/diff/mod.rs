@@ -84,23 +84,16 @@ pub struct Outcome {
     pub target: String,
 }
 
-/// The `"target"` object of `--json`: string members (null when `None`). The members are given
-/// in name order, the order they have always been written in.
+/// The `"target"` object of `--json`: string members (null when `None`), in the order given (name
+/// order, the order they have always been written in), on one line.
 pub fn target_json(members: &[(&str, Option<&str>)]) -> String {
-    let mut out = String::from("{");
-    for (i, (k, v)) in members.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        crate::json::write_str(&mut out, k);
-        out.push(':');
-        match v {
-            Some(v) => crate::json::write_str(&mut out, v),
-            None => out.push_str("null"),
+    struct Members<'a>(&'a [(&'a str, Option<&'a str>)]);
+    impl serde::Serialize for Members<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
         }
     }
-    out.push('}');
-    out
+    serde_json::to_string(&Members(members)).expect("strings")
 }
 
 impl DiffArgs {
@@ -424,6 +417,22 @@ mod tests {
 
     fn target_of(line: &str) -> Result<Target> {
         from_mounted_root(&mountinfo::parse(line))
+    }
+
+    /// The `"target"` object byte for byte as the hand-written writer made it before serde_json.
+    #[test]
+    fn the_target_object_is_written_as_before() {
+        let got = target_json(&[
+            ("blank", None),
+            ("device", Some("/dev/disk/by-label/a \"b\"\\")),
+            ("filesystem", Some("btrfs")),
+            ("live", Some("/mnt/caf\u{e9}\n\u{7f}\u{1b}")),
+        ]);
+        assert_eq!(
+            got,
+            "{\"blank\":null,\"device\":\"/dev/disk/by-label/a \\\"b\\\"\\\\\",\"filesystem\":\"btrfs\",\"live\":\"/mnt/caf\u{e9}\\n\u{7f}\\u001b\"}"
+        );
+        assert_eq!(target_json(&[]), "{}");
     }
 
     #[test]

@@ -195,9 +195,9 @@ impl Diff {
     pub fn sort(&mut self) {
         // The walker produces path order already; anything else is sorted here. Of entries with
         // the same path, the first one made is kept (the sort is stable).
-        crate::sort::sort_by(&mut self.entries, path_cmp);
+        self.entries.sort_by(path_cmp);
         self.entries.dedup_by(|a, b| a.path == b.path);
-        crate::sort::sort_by(&mut self.left_out, |a, b| a.cmp(b));
+        self.left_out.sort();
         self.left_out.dedup();
     }
 }

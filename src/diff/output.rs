@@ -5,7 +5,8 @@
 //! not UTF-8 also gets `path_bytes`).
 
 use super::model::{Change, Diff, Entry};
-use crate::json::write_str;
+use serde::Serialize;
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fmt::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -130,10 +131,19 @@ impl Counts {
 
     /// `{"bytes":..,"created":..,"deleted":..,"modified":..}` (members in name order).
     fn json(&self) -> String {
-        format!(
-            "{{\"bytes\":{},\"created\":{},\"deleted\":{},\"modified\":{}}}",
-            self.bytes, self.created, self.deleted, self.modified
-        )
+        #[derive(Serialize)]
+        struct Totals {
+            bytes: u64,
+            created: u64,
+            deleted: u64,
+            modified: u64,
+        }
+        compact(&Totals {
+            bytes: self.bytes,
+            created: self.created,
+            deleted: self.deleted,
+            modified: self.modified,
+        })
     }
 }
 
@@ -163,7 +173,7 @@ fn groups(d: &Diff) -> Vec<Group<'_>> {
         }
     }
     let mut order: Vec<&Entry> = d.entries.iter().collect();
-    crate::sort::sort_by(&mut order, |a, b| {
+    order.sort_by(|a, b| {
         let (pa, na) = split(a);
         let (pb, nb) = split(b);
         super::model::bytes_cmp(pa, pb).then_with(|| na.cmp(nb))
@@ -297,42 +307,75 @@ pub fn text(d: &Diff, title: &str) -> String {
     out
 }
 
-/// `"path":"/etc/x"` (and `"path_bytes":[...]` for a name that is not UTF-8).
-fn write_path(w: &mut String, rel: &Path) {
+/// On one line.
+fn compact<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("strings, numbers and lists")
+}
+
+/// `/etc/x` as the `path` member, and its bytes as `path_bytes` when it is not UTF-8.
+fn path_members(rel: &Path) -> (String, Option<Vec<u8>>) {
     let mut bytes = b"/".to_vec();
     bytes.extend_from_slice(rel.as_os_str().as_bytes());
-    w.push_str("\"path\":");
-    write_str(w, &String::from_utf8_lossy(&bytes));
-    if std::str::from_utf8(&bytes).is_err() {
-        w.push_str(",\"path_bytes\":[");
-        for (i, b) in bytes.iter().enumerate() {
-            let _ = write!(w, "{}{b}", if i == 0 { "" } else { "," });
+    match String::from_utf8(bytes) {
+        Ok(path) => (path, None),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            (String::from_utf8_lossy(&bytes).into_owned(), Some(bytes))
         }
-        w.push(']');
     }
 }
 
-/// A list of strings on one line: `["a","b"]`.
-fn write_strs<S: AsRef<str>>(w: &mut String, items: &[S]) {
-    w.push('[');
-    for (i, s) in items.iter().enumerate() {
-        if i > 0 {
-            w.push(',');
-        }
-        write_str(w, s.as_ref());
-    }
-    w.push(']');
+/// One line of `"changes"`.
+#[derive(Serialize)]
+struct ChangeLine<'a> {
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_bytes: Option<Vec<u8>>,
+    change: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    was: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    what: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    subvolume: bool,
 }
 
-/// `"key": [` then one `{...}` a line, written by `one`.
-fn write_list<T>(w: &mut String, key: &str, items: &[T], one: &dyn Fn(&mut String, &T)) {
+/// One line of `"directories"`.
+#[derive(Serialize)]
+struct DirectoryLine {
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_bytes: Option<Vec<u8>>,
+    created: u64,
+    modified: u64,
+    deleted: u64,
+    bytes: u64,
+}
+
+/// One line of `"left_out"`.
+#[derive(Serialize)]
+struct LeftOutLine {
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_bytes: Option<Vec<u8>>,
+    reason: &'static str,
+}
+
+/// `"key": [` then one object a line.
+fn write_list(w: &mut String, key: &str, lines: impl Iterator<Item = String>) {
     let _ = write!(w, "  \"{key}\": [");
-    for (i, item) in items.iter().enumerate() {
-        w.push_str(if i == 0 { "\n    {" } else { ",\n    {" });
-        one(w, item);
-        w.push('}');
+    let mut empty = true;
+    for line in lines {
+        w.push_str(if empty { "\n    " } else { ",\n    " });
+        w.push_str(&line);
+        empty = false;
     }
-    w.push_str(if items.is_empty() { "],\n" } else { "\n  ],\n" });
+    w.push_str(if empty { "],\n" } else { "\n  ],\n" });
 }
 
 /// The JSON document: one line per change, so a large listing stays quick to write and read.
@@ -341,61 +384,143 @@ pub fn json(d: &Diff, target: &str) -> String {
     let mut w = String::with_capacity(d.entries.len() * 96 + 1024);
     let _ = writeln!(w, "{{\n  \"target\": {target},");
     let _ = writeln!(w, "  \"totals\": {},", totals(d).json());
-    write_list(&mut w, "changes", &d.entries, &|w, e| {
-        write_path(w, &e.path);
-        let _ = write!(
-            w,
-            ",\"change\":\"{}\",\"type\":\"{}\",\"size\":{}",
-            e.change.word(),
-            e.kind.word(),
-            e.size
-        );
-        if let Some(was) = e.was {
-            let _ = write!(w, ",\"was\":\"{}\"", was.word());
-        }
-        if !e.what.is_empty() {
-            w.push_str(",\"what\":[");
-            for (i, x) in e.what.iter().enumerate() {
-                if i > 0 {
-                    w.push(',');
-                }
-                write_str(w, x.word());
-            }
-            w.push(']');
-        }
-        if let Some(t) = &e.target {
-            w.push_str(",\"target\":");
-            write_str(w, &String::from_utf8_lossy(t));
-        }
-        if e.subvolume {
-            w.push_str(",\"subvolume\":true");
-        }
+    let changes = d.entries.iter().map(|e| {
+        let (path, path_bytes) = path_members(&e.path);
+        compact(&ChangeLine {
+            path,
+            path_bytes,
+            change: e.change.word(),
+            kind: e.kind.word(),
+            size: e.size,
+            was: e.was.map(|k| k.word()),
+            what: e.what.iter().map(|w| w.word()).collect(),
+            target: e.target.as_deref().map(String::from_utf8_lossy),
+            subvolume: e.subvolume,
+        })
     });
-    write_list(&mut w, "directories", &groups(d), &|w, g| {
-        let c = &g.counts;
-        write_path(w, g.dir);
-        let _ = write!(
-            w,
-            ",\"created\":{},\"modified\":{},\"deleted\":{},\"bytes\":{}",
-            c.created, c.modified, c.deleted, c.bytes
-        );
+    write_list(&mut w, "changes", changes);
+    let directories = groups(d).into_iter().map(|g| {
+        let (path, path_bytes) = path_members(g.dir);
+        compact(&DirectoryLine {
+            path,
+            path_bytes,
+            created: g.counts.created,
+            modified: g.counts.modified,
+            deleted: g.counts.deleted,
+            bytes: g.counts.bytes,
+        })
     });
-    write_list(&mut w, "left_out", &d.left_out, &|w, (p, r)| {
-        write_path(w, p);
-        let _ = write!(w, ",\"reason\":\"{}\"", r.word());
+    write_list(&mut w, "directories", directories);
+    let left_out = d.left_out.iter().map(|(p, r)| {
+        let (path, path_bytes) = path_members(p);
+        compact(&LeftOutLine {
+            path,
+            path_bytes,
+            reason: r.word(),
+        })
     });
+    write_list(&mut w, "left_out", left_out);
     let _ = writeln!(w, "  \"recreated_at_boot\": {},", d.recreated);
-    w.push_str("  \"notes\": ");
-    write_strs(&mut w, &d.notes);
-    w.push_str(",\n  \"errors\": ");
-    write_strs(&mut w, &d.errors);
-    let _ = writeln!(w, ",\n  \"complete\": {}\n}}", d.errors.is_empty());
+    let _ = writeln!(w, "  \"notes\": {},", compact(&d.notes));
+    let _ = writeln!(w, "  \"errors\": {},", compact(&d.errors));
+    let _ = writeln!(w, "  \"complete\": {}\n}}", d.errors.is_empty());
     w
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A diff with every kind of member the `--json` document has.
+    fn every_kind_of_member() -> Diff {
+        use super::super::model::{Kind, Reason, What, Whats};
+        let entry = |path: &[u8], change, kind, size| Entry {
+            path: Path::new(OsStr::from_bytes(path)).to_path_buf(),
+            change,
+            kind,
+            was: None,
+            size,
+            what: Whats::default(),
+            target: None,
+            subvolume: false,
+        };
+        let mut d = Diff::default();
+        d.entries.push(entry(b"", Change::Modified, Kind::Dir, 0));
+        let mut e = entry(b"etc/link", Change::Modified, Kind::Symlink, 12);
+        e.was = Some(Kind::File);
+        e.what.add(What::Type);
+        e.what.add(What::Mode);
+        e.target = Some(b"/nix/\"store\"\n\xff".to_vec());
+        d.entries.push(e);
+        d.entries
+            .push(entry(b"etc/qu\"ote\t\x01", Change::Created, Kind::File, 5));
+        let mut e = entry(b"var/lib/machines", Change::Deleted, Kind::Dir, 4096);
+        e.subvolume = true;
+        d.entries.push(e);
+        d.entries.push(entry(
+            b"bad\xffname",
+            Change::Created,
+            Kind::Fifo,
+            u64::MAX / 2,
+        ));
+        d.left_out.push(("persist".into(), Reason::MountPoint));
+        d.left_out.push((
+            Path::new(OsStr::from_bytes(b"x\xfe")).to_path_buf(),
+            Reason::Persisted,
+        ));
+        d.recreated = 7;
+        d.notes = vec!["a \"note\"".into(), "caf\u{e9} \u{1f600}\u{1b}".into()];
+        d.errors = vec!["etc/shadow: Permission denied".into()];
+        d
+    }
+
+    /// The `--json` document byte for byte as the hand-written writer made it before serde_json.
+    #[test]
+    fn the_json_document_is_written_as_before() {
+        let got = json(
+            &every_kind_of_member(),
+            r#"{"filesystem":"btrfs","root":"/"}"#,
+        );
+        let want = r#"{
+  "target": {"filesystem":"btrfs","root":"/"},
+  "totals": {"bytes":9223372036854779920,"created":2,"deleted":1,"modified":2},
+  "changes": [
+    {"path":"/","change":"modified","type":"dir","size":0},
+    {"path":"/etc/link","change":"modified","type":"symlink","size":12,"was":"file","what":["type","mode"],"target":"/nix/\"store\"\n�"},
+    {"path":"/etc/qu\"ote\t\u0001","change":"created","type":"file","size":5},
+    {"path":"/var/lib/machines","change":"deleted","type":"dir","size":4096,"subvolume":true},
+    {"path":"/bad�name","path_bytes":[47,98,97,100,255,110,97,109,101],"change":"created","type":"fifo","size":9223372036854775807}
+  ],
+  "directories": [
+    {"path":"/","created":1,"modified":1,"deleted":0,"bytes":9223372036854775807},
+    {"path":"/etc","created":1,"modified":1,"deleted":0,"bytes":17},
+    {"path":"/var/lib","created":0,"modified":0,"deleted":1,"bytes":4096}
+  ],
+  "left_out": [
+    {"path":"/persist","reason":"mount point"},
+    {"path":"/x�","path_bytes":[47,120,254],"reason":"persisted"}
+  ],
+  "recreated_at_boot": 7,
+  "notes": ["a \"note\"","café 😀\u001b"],
+  "errors": ["etc/shadow: Permission denied"],
+  "complete": false
+}
+"#;
+        assert_eq!(got, want);
+        let empty = r#"{
+  "target": {},
+  "totals": {"bytes":0,"created":0,"deleted":0,"modified":0},
+  "changes": [],
+  "directories": [],
+  "left_out": [],
+  "recreated_at_boot": 0,
+  "notes": [],
+  "errors": [],
+  "complete": true
+}
+"#;
+        assert_eq!(json(&Diff::default(), "{}"), empty);
+    }
 
     #[test]
     fn escapes_what_could_fake_a_line() {

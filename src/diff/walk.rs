@@ -109,7 +109,8 @@ fn names(fd: &OwnedFd) -> rustix::io::Result<Vec<Name>> {
             });
         }
     }
-    crate::sort::sort_by(&mut out, |a, b| a.name.cmp(&b.name));
+    // Names are unique in a directory: no order among equals to keep.
+    out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

@@ -184,7 +184,7 @@ pub fn dirty(lines: &[Line]) -> Dirty {
         paths.push(l.path.clone());
         paths.extend(l.to.clone());
     }
-    crate::sort::sort_by(&mut paths, |a, b| a.cmp(b));
+    paths.sort();
     Dirty { paths }
 }
 
@@ -326,10 +326,9 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
     let snap_dir = mount_point.join(".zfs/snapshot").join(snapshot);
     let blank_fd = walk::open_path(&snap_dir).ok();
     let full = format!("{dataset}@{snapshot}");
-    let out = crate::spawn::output(zfs_command, &["diff", "-H", "-F", &full], None)
-        .map_err(|e| Error::io(format!("running {}", zfs_command.display()), e))?;
+    let out = run(zfs_command, &["diff", "-H", "-F", &full])?;
     let mut notes = Vec::new();
-    let mut diff = if out.success {
+    let mut diff = if out.status.success() {
         let (lines, bad) = parse(&out.stdout, &mount_point);
         if !bad.is_empty() {
             return Err(Error::runtime(format!(
@@ -388,6 +387,16 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
     })
 }
 
+/// Runs `zfs args...` (an argument vector, never a shell; standard input from /dev/null) and
+/// collects what it writes.
+fn run(zfs: &Path, args: &[&str]) -> Result<std::process::Output> {
+    std::process::Command::new(zfs)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::io(format!("running {}", zfs.display()), e))
+}
+
 /// Where the dataset is mounted: from the mount table, else its `mountpoint` property.
 fn mount_point(dataset: &str, zfs: &Path, mounts: &[mountinfo::Mount]) -> Result<PathBuf> {
     if let Some(m) = mounts
@@ -396,14 +405,9 @@ fn mount_point(dataset: &str, zfs: &Path, mounts: &[mountinfo::Mount]) -> Result
     {
         return Ok(m.mount_point.clone());
     }
-    let out = crate::spawn::output(
-        zfs,
-        &["get", "-H", "-o", "value", "mountpoint", dataset],
-        None,
-    )
-    .map_err(|e| Error::io(format!("running {}", zfs.display()), e))?;
+    let out = run(zfs, &["get", "-H", "-o", "value", "mountpoint", dataset])?;
     let value = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if out.success && value.starts_with('/') {
+    if out.status.success() && value.starts_with('/') {
         return Ok(PathBuf::from(value));
     }
     Err(Error::runtime(format!(

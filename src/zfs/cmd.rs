@@ -1,10 +1,12 @@
 //! Running `zfs` and `zpool`: found on `PATH` (or beside `--zfs-command`), started directly with
-//! an argument vector (never through a shell), their output captured.
+//! an argument vector (never through a shell), standard input from /dev/null, `LC_ALL=C` (the
+//! messages are matched and quoted), their output captured.
 
 use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// Where `PATH` is unset (it is set in every initrd we know; this is a fallback).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -120,10 +122,14 @@ impl Tools {
     /// Runs `tool args...` and waits for it. Only failing to start it at all is an error here.
     pub fn run(&self, tool: Tool, args: &[String]) -> Result<Ran> {
         log::debug!("running {} {}", tool.name(), args.join(" "));
-        let out = crate::spawn::output(self.path(tool), args, Some(("LC_ALL", "C")))
+        let out = Command::new(self.path(tool))
+            .args(args)
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .output()
             .map_err(|e| Error::io(format!("running {}", self.path(tool).display()), e))?;
         Ok(Ran {
-            success: out.success,
+            success: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
@@ -196,6 +202,57 @@ mod tests {
         );
         fs::write(a.path().join("zpool"), "not executable").unwrap();
         assert!(Tools::locate(Some(&a.path().join("zfs")), None).is_err());
+    }
+
+    /// `/bin/sh` standing in for both programs: `run(Tool::Zfs, ["-c", script])`.
+    fn sh() -> Tools {
+        Tools {
+            zfs: "/bin/sh".into(),
+            zpool: "/bin/sh".into(),
+        }
+    }
+
+    fn script(text: &str) -> Ran {
+        sh().run(Tool::Zfs, &["-c".into(), text.into()]).unwrap()
+    }
+
+    #[test]
+    fn collects_both_streams_and_the_status() {
+        let r = script("echo out; echo err >&2; exit 3");
+        assert!(!r.success);
+        assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("out\n", "err\n"));
+        assert!(script("true").success);
+        assert!(!script("kill -9 $$").success);
+        // Both pipes are read at once: a child that fills one while we read the other finishes.
+        let r = script(
+            "head -c 3000000 /dev/zero; head -c 2000000 /dev/zero >&2; head -c 1000000 /dev/zero",
+        );
+        assert_eq!((r.stdout.len(), r.stderr.len()), (4_000_000, 2_000_000));
+        assert!(r.success);
+    }
+
+    #[test]
+    fn stdin_is_empty_sigpipe_is_default_and_lc_all_is_c() {
+        assert_eq!(script("cat; echo done").stdout, "done\n");
+        // With SIGPIPE ignored, `yes` would see EPIPE and complain on stderr.
+        let r = script("yes | head -n 1");
+        assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("y\n", ""));
+        let r = script("echo \"$LC_ALL:${PATH:+path}\"; env | grep -c '^LC_ALL='");
+        assert_eq!(r.stdout, "C:path\n1\n");
+    }
+
+    #[test]
+    fn a_program_that_cannot_start_is_an_error() {
+        let gone = Tools {
+            zfs: "/nonexistent/zfs".into(),
+            zpool: "/nonexistent/zpool".into(),
+        };
+        let e = gone.run(Tool::Zpool, &["list".into()]).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(
+            e.message,
+            "running /nonexistent/zpool: No such file or directory (os error 2)"
+        );
     }
 
     #[test]
