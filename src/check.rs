@@ -14,22 +14,14 @@
 use crate::btrfs::inspect;
 use crate::btrfs::mount::TopMount;
 use crate::btrfs::plan::{self, Source};
-use crate::cli::RollbackArgs;
-use crate::diff::config;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::mountinfo;
 use crate::names::Name;
 use crate::probe;
-use crate::rollback::{self, Target};
+use crate::target::Target;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, Default)]
-pub struct CheckArgs {
-    pub target: RollbackArgs,
-    pub config: Option<PathBuf>,
-}
+use std::path::Path;
 
 /// What the check found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -75,22 +67,9 @@ impl Verdict {
     }
 }
 
-pub fn run(args: &CheckArgs, host: &Host) -> u8 {
-    let rollback_args = match target_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("blankroot: error: {e}");
-            return e.exit_code();
-        }
-    };
-    let target = match rollback::target(&rollback_args) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("blankroot: error: {e}");
-            return 2;
-        }
-    };
-    let mut v = check(&target);
+/// Runs `blankroot check` on `target` and returns the exit code: 0 ok, 1 problems found.
+pub fn run(target: &Target, host: &Host) -> u8 {
+    let mut v = check(target);
     if let Some(word) = host.kill_switch() {
         v.notes.push(format!(
             "{word} is on this boot's kernel command line (it only matters on the next boot's)"
@@ -104,39 +83,18 @@ pub fn run(args: &CheckArgs, host: &Host) -> u8 {
     }
 }
 
-/// The rollback options: from the command line, else from the configuration.
-pub fn target_args(args: &CheckArgs) -> Result<RollbackArgs> {
-    let named = args.target.device.is_some() || args.target.dataset.is_some();
-    if named && args.config.is_none() {
-        return Ok(args.target.clone());
-    }
-    if named {
-        return Err(Error::usage(
-            "give either the rollback options or --config FILE, not both",
-        ));
-    }
-    let loaded = match &args.config {
-        Some(p) => config::load(p)?,
-        None => config::load_default()?,
-    };
-    let Some((path, c)) = loaded else {
-        return Err(Error::usage(format!(
-            "no target: give the rollback options (--device ... or --dataset ...) or install {}",
-            config::DEFAULT_PATH
-        )));
-    };
-    crate::cli::parse_rollback_words(c.args.iter().map(Into::into))
-        .map_err(|e| Error::usage(format!("{}: \"args\": {}", path.display(), e.message)))
-}
-
 pub fn check(target: &Target) -> Verdict {
     match target {
-        Target::Btrfs { device, config } => btrfs(device, config),
+        Target::Btrfs {
+            device,
+            config,
+            mount_options,
+        } => btrfs(device, mount_options.as_deref(), config),
         Target::Zfs(config) => zfs(config),
     }
 }
 
-fn btrfs(device: &Path, cfg: &plan::Config) -> Verdict {
+fn btrfs(device: &Path, mount_options: Option<&str>, cfg: &plan::Config) -> Verdict {
     let mut v = Verdict {
         title: format!(
             "btrfs {}: root {} from {}",
@@ -149,15 +107,20 @@ fn btrfs(device: &Path, cfg: &plan::Config) -> Verdict {
         ),
         ..Verdict::default()
     };
-    if let Err(e) = btrfs_inner(device, cfg, &mut v) {
+    if let Err(e) = btrfs_inner(device, mount_options, cfg, &mut v) {
         v.problems.push(e.message);
     }
     v
 }
 
-fn btrfs_inner(device: &Path, cfg: &plan::Config, v: &mut Verdict) -> Result<()> {
+fn btrfs_inner(
+    device: &Path,
+    mount_options: Option<&str>,
+    cfg: &plan::Config,
+    v: &mut Verdict,
+) -> Result<()> {
     probe::require_btrfs(device)?;
-    let top = TopMount::mount(device, true)?;
+    let top = TopMount::mount(device, mount_options, true)?;
     let mut facts = inspect::inspect(&top, cfg, crate::time::unix_now())?;
     let staging = cfg.staging();
     let mut kept = Vec::new();

@@ -1,13 +1,25 @@
 //! blankroot: put `/` back to a blank snapshot at every boot, from the initrd, without ever losing
 //! what was meant to persist.
 //!
-//! The decision (`plan`, `retention`) is kept apart from the effect (`btrfs`, `zfs`), so the
-//! decision can be unit tested and printed by `--dry-run`.
+//! One direction of imports: the command line (`cli`) parses words into requests; `target`
+//! turns a request into a validated engine configuration; the commands (`rollback`, `check`,
+//! `diff`) take those; the engines (`btrfs`, `zfs`) gather facts, plan (pure, printed by
+//! `--dry-run`) and carry the plan out; below them the pure helpers (`names`, `retention`,
+//! `steps`, `time`, ...). `tests/layering.rs` keeps it so.
 
-pub mod btrfs;
-pub mod check;
+// The command line.
 pub mod cli;
+// The commands.
+pub mod check;
 pub mod diff;
+pub mod rollback;
+// From request to engine configuration.
+pub mod config;
+pub mod target;
+// The engines.
+pub mod btrfs;
+pub mod zfs;
+// What they share.
 pub mod error;
 pub mod failpoint;
 pub mod host;
@@ -16,10 +28,9 @@ pub mod lock;
 pub mod mountinfo;
 pub mod names;
 pub mod probe;
+pub mod report;
 pub mod retention;
-pub mod rollback;
 pub mod status;
 pub mod steps;
 pub mod time;
-pub mod zfs;
 pub mod zfs_label;

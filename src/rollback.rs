@@ -1,123 +1,30 @@
-//! `blankroot rollback`: the guard rails around the engines (initrd check, kill switch, status
-//! record), and the translation of the command line into an engine's configuration.
+//! `blankroot rollback`: the guard rails around the engines (initrd check, one run per disk and
+//! per boot, kill switch) and the status record of the run.
 
-use crate::btrfs::plan::{self, Archive, Source};
-use crate::cli::{FsChoice, RollbackArgs};
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::names::Name;
-use crate::probe;
-use crate::retention::Policy;
+use crate::lock;
+use crate::report::Report;
 use crate::status::{Action, Status};
-use crate::{btrfs, lock, time};
+use crate::target::Target;
+use crate::time;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// What to roll back, fully validated.
-#[derive(Debug)]
-pub enum Target {
-    Btrfs {
-        device: PathBuf,
-        config: plan::Config,
-    },
-    Zfs(crate::zfs::Config),
+/// The rollback's own options (the target is given apart).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dry_run: bool,
+    pub allow_outside_initrd: bool,
+    pub status_file: PathBuf,
+    /// Seconds to wait for another run on the same disk (default [`DEFAULT_LOCK_WAIT`]).
+    pub lock_wait: Option<u32>,
 }
 
-/// The engine's answer, for the status record.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub action: Option<Action>,
-    pub archive: Option<String>,
-    pub pruned: Vec<String>,
-    pub destroyed_snapshots: Vec<String>,
-    pub left_alone: Vec<String>,
-    pub warnings: Vec<String>,
-    /// The plan, printed by --dry-run.
-    pub plan_text: String,
-}
-
-pub fn target(a: &RollbackArgs) -> Result<Target> {
-    match (&a.device, &a.dataset) {
-        (Some(_), Some(_)) => Err(Error::usage("give either --device (Btrfs) or --dataset (ZFS), not both")),
-        (None, None) => Err(Error::usage("--device DEV (Btrfs) or --dataset POOL/DATASET (ZFS) is required; see blankroot --help")),
-        (None, Some(_)) if a.fs == FsChoice::Btrfs => Err(Error::usage("--fs btrfs needs --device DEV, not --dataset")),
-        (None, Some(_)) => crate::zfs::config(a).map(Target::Zfs),
-        (Some(_), None) if a.fs == FsChoice::Zfs => {
-            Err(Error::usage("--fs zfs needs --dataset POOL/DATASET: a ZFS root is named by its dataset, not a device"))
-        }
-        (Some(device), None) => btrfs_config(a).map(|config| Target::Btrfs { device: device.clone(), config }),
-    }
-}
-
-fn btrfs_config(a: &RollbackArgs) -> Result<plan::Config> {
-    for (given, opt) in [
-        (a.snapshot.is_some(), "--snapshot"),
-        (a.import, "--import"),
-        (a.force_import, "--force-import"),
-        (a.zfs_command.is_some(), "--zfs-command"),
-    ] {
-        if given {
-            return Err(Error::usage(format!(
-                "{opt} is for ZFS (--dataset); with --device (Btrfs) drop it"
-            )));
-        }
-    }
-    let root = Name::parse("--subvolume", a.subvolume.as_deref().unwrap_or("root"))?;
-    let source = match (&a.blank, a.empty) {
-        (Some(_), true) => return Err(Error::usage("--blank and --empty exclude each other: recreate the root from the blank or empty, not both")),
-        (_, true) => Source::Empty,
-        (blank, false) => Source::Blank(Name::parse("--blank", blank.as_deref().unwrap_or("root-blank"))?),
-    };
-    let archive = archive_policy(a)?
-        .map(|(dir, policy)| {
-            Ok::<_, Error>(Archive {
-                dir: Name::parse("--archive-dir", &dir)?,
-                policy,
-            })
-        })
-        .transpose()?;
-    let mut protect = Vec::new();
-    for p in &a.protect {
-        protect.push(Name::parse("--protect", p)?);
-    }
-    let config = plan::Config {
-        root,
-        source,
-        archive,
-        protect,
-        min_free: a.min_free,
-        prune_unmarked: a.prune_unmarked,
-    };
-    config.validate()?;
-    Ok(config)
-}
-
-/// `--archive-dir` with its retention options, shared by both engines.
-pub fn archive_policy(a: &RollbackArgs) -> Result<Option<(String, Policy)>> {
-    let policy = Policy {
-        keep: a.keep,
-        keep_days: a.keep_days,
-    };
-    match &a.archive_dir {
-        None if a.keep.is_some() || a.keep_days.is_some() => {
-            Err(Error::usage("--keep and --keep-days apply to archives: give --archive-dir too"))
-        }
-        None if a.prune_unmarked => Err(Error::usage(
-            "--prune-unmarked applies to archives: give --archive-dir too",
-        )),
-        None => Ok(None),
-        Some(_) if a.keep == Some(0) => Err(Error::usage(
-            "--keep 0 would prune the archive just made; use --keep 1 or more, or drop --archive-dir to delete the root instead",
-        )),
-        Some(dir) => Ok(Some((dir.clone(), policy))),
-    }
-}
-
-/// Runs `rollback` and returns the exit code.
-pub fn run(args: &RollbackArgs, host: &Host) -> u8 {
+/// Runs `rollback` on `target` (or records why there is none) and returns the exit code.
+pub fn run(args: &Options, target: Result<Target>, host: &Host) -> u8 {
     let clock = Instant::now();
     let started = crate::failpoint::now();
-    let target = target(args);
     let allowed = args.allow_outside_initrd || host.in_initrd();
     if !allowed {
         // Not at boot: no status record, so the booted system's record stays as it was.
@@ -249,38 +156,30 @@ pub fn ran_this_boot(host: &Host, status_file: &std::path::Path, dry_run: bool) 
 
 fn describe(t: &Target, status: &mut Status) {
     match t {
-        Target::Btrfs { device, config } => {
+        Target::Btrfs { device, config, .. } => {
             status.filesystem = Some("btrfs".into());
             status.device = Some(device.display().to_string());
             status.target = Some(config.root.to_string());
             status.source = Some(match &config.source {
-                Source::Blank(b) => b.to_string(),
-                Source::Empty => "empty".into(),
+                crate::btrfs::plan::Source::Blank(b) => b.to_string(),
+                crate::btrfs::plan::Source::Empty => "empty".into(),
             });
         }
-        Target::Zfs(config) => crate::zfs::describe(config, status),
+        Target::Zfs(c) => {
+            status.filesystem = Some("zfs".into());
+            status.target = Some(c.dataset.to_string());
+            status.source = Some(c.dataset.at(&c.snapshot));
+        }
     }
 }
 
 fn engine(t: &Target, dry_run: bool, now: i64) -> Result<Report> {
     match t {
-        Target::Btrfs { device, config } => {
-            probe::require_btrfs(device)?;
-            let plan = btrfs::rollback(device, config, dry_run, now)?;
-            Ok(Report {
-                action: Some(if plan.archive.is_some() {
-                    Action::Archived
-                } else {
-                    Action::RolledBack
-                }),
-                archive: plan.archive.as_ref().map(|a| a.to_string()),
-                pruned: plan.pruned.iter().map(|p| p.to_string()).collect(),
-                destroyed_snapshots: Vec::new(),
-                left_alone: plan.left_alone.clone(),
-                warnings: plan.warnings.clone(),
-                plan_text: plan.to_string(),
-            })
-        }
+        Target::Btrfs {
+            device,
+            config,
+            mount_options,
+        } => crate::btrfs::rollback(device, mount_options.as_deref(), config, dry_run, now),
         Target::Zfs(config) => crate::zfs::rollback(config, dry_run, now),
     }
 }

@@ -1,4 +1,6 @@
-//! The Btrfs engine: mount the top level, gather facts, plan, carry the plan out.
+//! The Btrfs engine: mount the top level, gather the facts (`inspect`, read-only), decide
+//! (`plan`, pure: printed by `--dry-run`), carry the plan out (`exec`, one ioctl or rename per
+//! step).
 
 pub mod exec;
 pub mod inspect;
@@ -10,14 +12,23 @@ pub mod quota;
 pub mod space;
 
 use crate::error::Result;
+use crate::report::Report;
+use crate::status::Action;
 use mount::TopMount;
-use plan::{Config, Plan};
+use plan::Config;
 use std::path::Path;
 
-/// Replaces the root as configured (or, with `dry_run`, prints what it would do) and returns the
-/// plan that was carried out.
-pub fn rollback(device: &Path, cfg: &Config, dry_run: bool, now: i64) -> Result<Plan> {
-    let top = TopMount::mount(device, dry_run)?;
+/// Replaces the root as configured (or, with `dry_run`, only plans it) and reports what was
+/// done. `mount_options` go beside `subvolid=5` in the top-level mount.
+pub fn rollback(
+    device: &Path,
+    mount_options: Option<&str>,
+    cfg: &Config,
+    dry_run: bool,
+    now: i64,
+) -> Result<Report> {
+    crate::probe::require_btrfs(device)?;
+    let top = TopMount::mount(device, mount_options, dry_run)?;
     let facts = inspect::inspect(&top, cfg, now)?;
     let plan = plan::plan(cfg, &facts)?;
     for note in &plan.notes {
@@ -34,5 +45,17 @@ pub fn rollback(device: &Path, cfg: &Config, dry_run: bool, now: i64) -> Result<
     } else {
         exec::execute(top, &plan)?;
     }
-    Ok(plan)
+    Ok(Report {
+        action: Some(if plan.archive.is_some() {
+            Action::Archived
+        } else {
+            Action::RolledBack
+        }),
+        archive: plan.archive.as_ref().map(|a| a.to_string()),
+        pruned: plan.pruned.iter().map(|p| p.to_string()).collect(),
+        destroyed_snapshots: Vec::new(),
+        left_alone: plan.left_alone.clone(),
+        warnings: plan.warnings.clone(),
+        plan_text: plan.to_string(),
+    })
 }

@@ -23,7 +23,14 @@ pub struct TopMount {
 }
 
 impl TopMount {
-    pub fn mount(device: &Path, read_only: bool) -> Result<TopMount> {
+    /// `options` (already checked: no `subvol=`/`subvolid=`) go after `subvolid=5`.
+    pub fn mount(device: &Path, options: Option<&str>, read_only: bool) -> Result<TopMount> {
+        let data = match options {
+            Some(o) => format!("subvolid=5,{o}"),
+            None => "subvolid=5".to_string(),
+        };
+        let data = std::ffi::CString::new(data)
+            .map_err(|_| Error::usage("--mount-options: contains a NUL byte"))?;
         let base = Path::new(RUNTIME_DIR);
         crate::host::create_dirs(base, 0o755)
             .map_err(|e| Error::io(format!("creating {RUNTIME_DIR}"), e))?;
@@ -40,11 +47,12 @@ impl TopMount {
         if read_only {
             flags |= MountFlags::RDONLY;
         }
-        if let Err(e) = mount(device, &dir, "btrfs", flags, c"subvolid=5") {
+        if let Err(e) = mount(device, &dir, "btrfs", flags, data.as_c_str()) {
             let _ = fs::remove_dir(&dir);
             return Err(Error::io(
                 format!(
-                    "mounting the top level (subvolid=5) of {}",
+                    "mounting the top level ({}) of {}",
+                    data.to_string_lossy(),
                     device.display()
                 ),
                 e,

@@ -18,6 +18,7 @@ use std::path::Path;
 pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
     let Target::Btrfs {
         device,
+        mount_options,
         root,
         blanks,
         empty,
@@ -27,7 +28,7 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
         unreachable!("called for Btrfs targets")
     };
     probe::require_btrfs(device)?;
-    let top = TopMount::mount(device, true)?;
+    let top = TopMount::mount(device, mount_options.as_deref(), true)?;
     let root_fd = subvolume(&top, root, "root")?.ok_or_else(|| {
         Error::runtime(format!(
             "the root subvolume {root} does not exist on {}: check --subvolume",

@@ -6,7 +6,6 @@
 //! - `output`: text grouped by directory, and JSON.
 
 pub mod btrfs;
-pub mod config;
 pub mod filter;
 pub mod inodes;
 pub mod model;
@@ -17,7 +16,6 @@ pub mod walk;
 pub mod zfs;
 
 use crate::btrfs::plan::Source;
-use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
 use crate::mountinfo;
 use crate::names::Name;
@@ -26,14 +24,19 @@ use model::{Diff, Reason};
 use rustix::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+/// What `blankroot diff` is asked (the command line builds it).
 #[derive(Debug, Clone, Default)]
-pub struct DiffArgs {
-    /// The rollback's target options, as given (all empty when none were).
-    pub target: RollbackArgs,
+pub struct Request {
+    /// The rollback's target, from the target options or the configuration; `None`: neither
+    /// names one (then `root`, else the last run's record, else what is mounted on `/`).
+    pub target: Option<crate::target::Target>,
+    /// With a target: read the live tree there; alone: everything on it is ephemeral.
     pub root: Option<PathBuf>,
-    pub config: Option<PathBuf>,
+    /// Survive the boot: from `--persisted` and from the configuration.
     pub persisted: Vec<PathBuf>,
     pub persisted_from: Vec<PathBuf>,
+    /// Where the target came from (`configuration: /etc/blankroot/config.json`).
+    pub notes: Vec<String>,
     pub json: bool,
     pub include_nix_managed: bool,
 }
@@ -45,6 +48,7 @@ pub enum Target {
     /// `blanks` that exists is used. `live`: read the live tree there instead of the top level.
     Btrfs {
         device: PathBuf,
+        mount_options: Option<String>,
         root: Name,
         blanks: Vec<Name>,
         empty: bool,
@@ -96,63 +100,44 @@ pub fn target_json(members: &[(&str, Option<&str>)]) -> String {
     serde_json::to_string(&Members(members)).expect("strings")
 }
 
-impl DiffArgs {
-    fn names_a_target(&self) -> bool {
-        self.target.device.is_some() || self.target.dataset.is_some() || self.root.is_some()
-    }
-}
-
-pub fn resolve(args: &DiffArgs) -> Result<Resolved> {
-    let mut notes = Vec::new();
-    let explicit = args.names_a_target();
-    let cfg = match &args.config {
-        Some(path) => config::load(path)?,
-        None if !explicit => config::load_default()?,
-        None => None,
-    };
-    let mut persisted = Vec::new();
-    if let Some((path, c)) = &cfg {
-        notes.push(format!("configuration: {}", path.display()));
-        persisted.extend(c.persisted.iter().map(PathBuf::from));
-    }
-    for file in &args.persisted_from {
+pub fn resolve(req: &Request) -> Result<Resolved> {
+    let mut notes = req.notes.clone();
+    let mut persisted = req.persisted.clone();
+    for file in &req.persisted_from {
         let text = std::fs::read_to_string(file)
             .map_err(|e| Error::usage(format!("--persisted-from {}: {e}", file.display())))?;
         persisted.extend(filter::parse_persisted_file(file, &text)?);
     }
-    persisted.extend(args.persisted.iter().cloned());
-
-    let archived = |a: &RollbackArgs, notes: &mut Vec<String>| {
-        if let Some(dir) = &a.archive_dir {
-            notes.push(format!(
-                "the rollback moves the old root to the archive {dir} (kept until pruned by --keep/--keep-days): listed is what leaves /"
-            ));
+    let target = match (&req.target, &req.root) {
+        (Some(t), live) => {
+            if let Some(dir) = archive_of(t) {
+                notes.push(format!(
+                    "the rollback moves the old root to the archive {dir} (kept until pruned by --keep/--keep-days): listed is what leaves /"
+                ));
+            }
+            from_target(t, live.clone())
         }
-    };
-    let target = if explicit {
-        archived(&args.target, &mut notes);
-        from_args(&args.target, args.root.clone())?
-    } else if let Some((path, c)) = &cfg {
-        let a = crate::cli::parse_rollback_words(c.args.iter().map(Into::into))
-            .map_err(|e| Error::usage(format!("{}: \"args\": {}", path.display(), e.message)))?;
-        archived(&a, &mut notes);
-        from_args(&a, None)?
-    } else if let Some(t) = crate::status::Status::read(Path::new(crate::status::DEFAULT_PATH))
-        .ok()
-        .and_then(|s| from_status(&s))
-    {
-        notes.push(format!(
-            "no {}: the target is the one of the last rollback ({})",
-            config::DEFAULT_PATH,
-            crate::status::DEFAULT_PATH
-        ));
-        t
-    } else {
-        notes.push(format!(
-            "no {}: looking at the filesystem mounted on /",
-            config::DEFAULT_PATH
-        ));
-        from_mounted_root(&mountinfo::read())?
+        (None, Some(root)) => Target::Tree { root: root.clone() },
+        (None, None) => match crate::status::Status::read(Path::new(crate::status::DEFAULT_PATH))
+            .ok()
+            .and_then(|s| from_status(&s))
+        {
+            Some(t) => {
+                notes.push(format!(
+                    "no {}: the target is the one of the last rollback ({})",
+                    crate::config::DEFAULT_PATH,
+                    crate::status::DEFAULT_PATH
+                ));
+                t
+            }
+            None => {
+                notes.push(format!(
+                    "no {}: looking at the filesystem mounted on /",
+                    crate::config::DEFAULT_PATH
+                ));
+                from_mounted_root(&mountinfo::read())?
+            }
+        },
     };
     Ok(Resolved {
         target,
@@ -161,45 +146,42 @@ pub fn resolve(args: &DiffArgs) -> Result<Resolved> {
     })
 }
 
-/// The target named by rollback options (validated as the rollback validates them).
-pub fn from_args(a: &RollbackArgs, root: Option<PathBuf>) -> Result<Target> {
-    if a.device.is_none() && a.dataset.is_none() {
-        return match root {
-            Some(root) => Ok(Target::Tree { root }),
-            None => Err(Error::usage(
-                "name the root: --device DEV (Btrfs), --dataset POOL/DATASET (ZFS) or --root PATH",
-            )),
-        };
-    }
-    if a.dataset.is_some() && a.device.is_none() {
-        let dataset = a.dataset.clone().unwrap_or_default();
-        if dataset.is_empty() || dataset.starts_with('/') || dataset.contains('@') {
-            return Err(Error::usage(format!(
-                "--dataset {dataset:?}: give the root dataset as POOL/DATASET, without @snapshot"
-            )));
+fn archive_of(t: &crate::target::Target) -> Option<String> {
+    match t {
+        crate::target::Target::Btrfs { config, .. } => {
+            config.archive.as_ref().map(|a| a.dir.to_string())
         }
-        return Ok(Target::Zfs {
-            dataset,
-            snapshot: a.snapshot.clone().unwrap_or_else(|| "blank".into()),
-            zfs_command: a.zfs_command.clone().unwrap_or_else(|| "zfs".into()),
-            live: root,
-        });
+        crate::target::Target::Zfs(c) => c.archive.as_ref().map(|a| a.parent.to_string()),
     }
-    match crate::rollback::target(a)? {
-        crate::rollback::Target::Btrfs { device, config } => {
-            let (blanks, empty) = match config.source {
-                Source::Blank(b) => (vec![b], false),
+}
+
+/// What a rollback target compares; `live`: read the live tree there.
+pub fn from_target(t: &crate::target::Target, live: Option<PathBuf>) -> Target {
+    match t {
+        crate::target::Target::Btrfs {
+            device,
+            config,
+            mount_options,
+        } => {
+            let (blanks, empty) = match &config.source {
+                Source::Blank(b) => (vec![b.clone()], false),
                 Source::Empty => (Vec::new(), true),
             };
-            Ok(Target::Btrfs {
-                device,
-                root: config.root,
+            Target::Btrfs {
+                device: device.clone(),
+                mount_options: mount_options.clone(),
+                root: config.root.clone(),
                 blanks,
                 empty,
-                live: root,
-            })
+                live,
+            }
         }
-        crate::rollback::Target::Zfs(_) => unreachable!("a dataset without a device is handled"),
+        crate::target::Target::Zfs(c) => Target::Zfs {
+            dataset: c.dataset.to_string(),
+            snapshot: c.snapshot.clone(),
+            zfs_command: c.zfs_command.clone().unwrap_or_else(|| "zfs".into()),
+            live,
+        },
     }
 }
 
@@ -217,6 +199,7 @@ pub fn from_status(s: &crate::status::Status) -> Option<Target> {
             };
             Some(Target::Btrfs {
                 device: PathBuf::from(s.device.as_deref()?),
+                mount_options: None,
                 root,
                 blanks,
                 empty,
@@ -260,6 +243,7 @@ pub fn from_mounted_root(mounts: &[mountinfo::Mount]) -> Result<Target> {
             }
             Ok(Target::Btrfs {
                 device: PathBuf::from(&m.source),
+                mount_options: None,
                 root,
                 blanks,
                 empty: false,
@@ -367,7 +351,7 @@ fn raise_fd_limit() {
 }
 
 /// Runs `blankroot diff` and returns the exit code: 0 listed, 1 failed or incomplete, 2 usage.
-pub fn run(args: &DiffArgs) -> u8 {
+pub fn run(args: &Request) -> u8 {
     let outcome = resolve(args).and_then(|r| {
         let opts = Options {
             persisted: r.persisted.clone(),
@@ -445,6 +429,7 @@ mod tests {
             blanks,
             empty,
             live,
+            ..
         } = t
         else {
             panic!("{t:?}")
@@ -511,23 +496,24 @@ mod tests {
     }
 
     #[test]
-    fn target_options_are_checked_like_the_rollback_checks_them() {
-        let mut a = RollbackArgs::default();
-        assert_eq!(from_args(&a, None).unwrap_err().exit_code(), 2);
-        assert_eq!(
-            from_args(&a, Some("/".into())).unwrap(),
-            Target::Tree { root: "/".into() }
-        );
-        a.dataset = Some("rpool/local/root@blank".into());
-        assert_eq!(from_args(&a, None).unwrap_err().exit_code(), 2);
-        a.dataset = None;
-        a.device = Some("/dev/vda2".into());
-        a.empty = true;
-        let Target::Btrfs { blanks, empty, .. } = from_args(&a, None).unwrap() else {
+    fn a_rollback_target_names_what_is_compared() {
+        let r = crate::target::Request {
+            device: Some("/dev/vda2".into()),
+            empty: true,
+            ..Default::default()
+        };
+        let t = crate::target::resolve(&r).unwrap();
+        let Target::Btrfs { blanks, empty, .. } = from_target(&t, None) else {
             panic!()
         };
         assert!(empty && blanks.is_empty());
-        a.blank = Some("b".into());
-        assert_eq!(from_args(&a, None).unwrap_err().exit_code(), 2);
+        let only_root = Request {
+            root: Some("/".into()),
+            ..Request::default()
+        };
+        assert_eq!(
+            resolve(&only_root).unwrap().target,
+            Target::Tree { root: "/".into() }
+        );
     }
 }

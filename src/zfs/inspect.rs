@@ -4,11 +4,12 @@
 //! without `-p`, snapshots in their default order (by creation txg within a dataset).
 
 use super::cmd::{Tool, Tools};
-use super::map::{Map, Set};
+use super::model::Map;
 use super::model::{Ds, Kind, Pool, Snap, ARCHIVE_PROPERTY};
 use super::plan::Facts;
 use super::Config;
 use crate::error::{Error, Result};
+use std::collections::BTreeSet as Set;
 
 pub fn pool_imported(tools: &Tools, pool: &str) -> Result<bool> {
     let ran = tools.run(
@@ -115,8 +116,8 @@ pub fn parse_props(out: &str) -> Result<Map<String>> {
 }
 
 /// Parses `zfs list -H -t snapshot -o name,userrefs` into the listed datasets' snapshots.
-pub fn parse_snapshots(out: &str, pool: &mut Pool, listed: &Set) -> Result<()> {
-    for name in listed.keys() {
+pub fn parse_snapshots(out: &str, pool: &mut Pool, listed: &Set<String>) -> Result<()> {
+    for name in listed {
         if let Some(ds) = pool.datasets.get_mut(name) {
             ds.snapshots = Some(Vec::new());
         }
@@ -181,18 +182,18 @@ pub fn gather(tools: &Tools, c: &Config, now: i64) -> Result<Facts> {
     let mut wanted = Set::new();
     for name in [root, staging.as_str()] {
         if let Some(ds) = pool.get(name) {
-            wanted.add(name.to_string());
+            wanted.insert(name.to_string());
             if let Some(origin) = &ds.origin {
-                wanted.add(super::model::dataset_of(origin).to_string());
+                wanted.insert(super::model::dataset_of(origin).to_string());
             }
         }
     }
     if let Some(a) = &c.archive {
         for (n, _) in pool.children(a.parent.as_str()) {
-            wanted.add(n.clone());
+            wanted.insert(n.clone());
         }
     }
-    wanted.retain(|n, _| pool.get(n).is_some());
+    wanted.retain(|n| pool.get(n).is_some());
     if !wanted.is_empty() {
         let mut args = vec![
             "list",
@@ -204,7 +205,7 @@ pub fn gather(tools: &Tools, c: &Config, now: i64) -> Result<Facts> {
             "-d",
             "1",
         ];
-        args.extend(wanted.keys().map(String::as_str));
+        args.extend(wanted.iter().map(String::as_str));
         let out = tools.query(Tool::Zfs, &args)?;
         parse_snapshots(&out, &mut pool, &wanted)?;
     }
@@ -232,7 +233,7 @@ mod tests {
         assert_eq!(pool.get("rpool").unwrap().mark, None);
         assert_eq!(pool.get("rpool/vol").unwrap().kind, Kind::Volume);
         let mut listed = Set::new();
-        listed.add("rpool/local/root".to_string());
+        listed.insert("rpool/local/root".to_string());
         parse_snapshots(
             "rpool/local/root@blank\t0\nrpool/local/root@later\t2\nrpool/x@y\t0\n",
             &mut pool,

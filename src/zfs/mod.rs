@@ -57,16 +57,14 @@
 pub mod cmd;
 pub mod exec;
 pub mod inspect;
-pub mod map;
 pub mod model;
 pub mod name;
 pub mod plan;
 
-use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
+use crate::report::Report;
 use crate::retention::Policy;
-use crate::rollback::{self, Report};
-use crate::status::{Action, Status};
+use crate::status::Action;
 use name::{Dataset, MAX_NAME};
 use std::path::PathBuf;
 
@@ -112,79 +110,60 @@ impl Config {
     }
 }
 
-/// Checks the ZFS options; nothing is run and nothing is read from disk.
-pub fn config(a: &RollbackArgs) -> Result<Config> {
-    let default_min_free = RollbackArgs::default().min_free;
-    for (given, opt, instead) in [
-        (a.subvolume.is_some(), "--subvolume", ""),
-        (
-            a.blank.is_some(),
-            "--blank",
-            "; name the blank snapshot with --snapshot",
-        ),
-        (a.empty, "--empty", ""),
-        (!a.protect.is_empty(), "--protect", ""),
-        (a.min_free != default_min_free, "--min-free-space", ""),
-    ] {
-        if given {
+impl Config {
+    /// Checks the names against the ZFS rules and against each other; nothing is run and
+    /// nothing is read from disk. `archive`: `--archive-dir` and its retention.
+    pub fn new(
+        dataset: &str,
+        snapshot: &str,
+        import: Import,
+        archive: Option<(String, Policy)>,
+        zfs_command: Option<PathBuf>,
+        prune_unmarked: bool,
+    ) -> Result<Config> {
+        let dataset = Dataset::parse("--dataset", dataset)?;
+        if dataset.is_pool() {
             return Err(Error::usage(format!(
-                "{opt} is for Btrfs (--device); with --dataset (ZFS) drop it{instead}"
+                "--dataset {dataset} is a whole pool: give the dataset mounted on / (like {dataset}/local/root); a pool's top dataset holds every other dataset and cannot be renamed or archived"
             )));
         }
-    }
-    let raw = a.dataset.as_deref().unwrap_or_default();
-    let dataset = Dataset::parse("--dataset", raw)?;
-    if dataset.is_pool() {
-        return Err(Error::usage(format!(
-            "--dataset {dataset} is a whole pool: give the dataset mounted on / (like {dataset}/local/root); a pool's top dataset holds every other dataset and cannot be renamed or archived"
-        )));
-    }
-    let snapshot = name::snapshot("--snapshot", a.snapshot.as_deref().unwrap_or("blank"))?;
-    let blank = dataset.at(&snapshot);
-    if blank.len() > MAX_NAME {
-        return Err(Error::usage(format!(
-            "--snapshot {snapshot}: {blank} is longer than {MAX_NAME} bytes; use a shorter name"
-        )));
-    }
-    let import = match (a.import, a.force_import) {
-        (false, false) => Import::No,
-        (true, false) => Import::Yes,
-        (true, true) => Import::Force,
-        (false, true) => {
-            return Err(Error::usage(
-                "--force-import goes with --import: give both, or neither when the pool is imported before blankroot runs",
-            ))
-        }
-    };
-    if let Some(p) = &a.zfs_command {
-        if !p.is_absolute() {
+        let snapshot = name::snapshot("--snapshot", snapshot)?;
+        let blank = dataset.at(&snapshot);
+        if blank.len() > MAX_NAME {
             return Err(Error::usage(format!(
-                "--zfs-command {}: give an absolute path, like /sbin/zfs",
-                p.display()
+                "--snapshot {snapshot}: {blank} is longer than {MAX_NAME} bytes; use a shorter name"
             )));
         }
+        if let Some(p) = &zfs_command {
+            if !p.is_absolute() {
+                return Err(Error::usage(format!(
+                    "--zfs-command {}: give an absolute path, like /sbin/zfs",
+                    p.display()
+                )));
+            }
+        }
+        let mut cfg = Config {
+            dataset,
+            snapshot,
+            import,
+            archive: None,
+            zfs_command,
+            prune_unmarked,
+        };
+        let staging = cfg.staging();
+        if staging.as_str().len() > MAX_NAME {
+            return Err(Error::usage(format!(
+                "--dataset {}: the last component is too long to stage a new root beside it; use a shorter name",
+                cfg.dataset
+            )));
+        }
+        if let Some((dir, policy)) = archive {
+            let parent = Dataset::parse("--archive-dir", &dir)?;
+            check_archive_parent(&cfg, &parent)?;
+            cfg.archive = Some(ArchiveTo { parent, policy });
+        }
+        Ok(cfg)
     }
-    let mut cfg = Config {
-        dataset,
-        snapshot,
-        import,
-        archive: None,
-        zfs_command: a.zfs_command.clone(),
-        prune_unmarked: a.prune_unmarked,
-    };
-    let staging = cfg.staging();
-    if staging.as_str().len() > MAX_NAME {
-        return Err(Error::usage(format!(
-            "--dataset {}: the last component is too long to stage a new root beside it; use a shorter name",
-            cfg.dataset
-        )));
-    }
-    if let Some((dir, policy)) = rollback::archive_policy(a)? {
-        let parent = Dataset::parse("--archive-dir", &dir)?;
-        check_archive_parent(&cfg, &parent)?;
-        cfg.archive = Some(ArchiveTo { parent, policy });
-    }
-    Ok(cfg)
 }
 
 fn check_archive_parent(cfg: &Config, a: &Dataset) -> Result<()> {
@@ -225,12 +204,6 @@ fn check_archive_parent(cfg: &Config, a: &Dataset) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-pub fn describe(c: &Config, status: &mut Status) {
-    status.filesystem = Some("zfs".into());
-    status.target = Some(c.dataset.to_string());
-    status.source = Some(c.dataset.at(&c.snapshot));
 }
 
 /// Replaces the root as configured (or, with `dry_run`, only plans it) and reports what was done.
@@ -305,79 +278,67 @@ fn action(c: &Config) -> Action {
 mod tests {
     use super::*;
 
-    fn args(f: impl FnOnce(&mut RollbackArgs)) -> RollbackArgs {
-        let mut a = RollbackArgs {
-            dataset: Some("rpool/local/root".into()),
-            ..RollbackArgs::default()
-        };
-        f(&mut a);
-        a
-    }
-
-    fn archive(dir: &str) -> impl FnOnce(&mut RollbackArgs) + '_ {
-        move |a| a.archive_dir = Some(dir.into())
+    fn new(dataset: &str, snapshot: &str, archive: Option<&str>) -> Result<Config> {
+        let archive = archive.map(|a| (a.to_string(), Policy::default()));
+        Config::new(dataset, snapshot, Import::No, archive, None, false)
     }
 
     #[test]
     fn the_seed_layout_is_accepted() {
-        let c = config(&args(|a| {
-            a.archive_dir = Some("rpool/local/old_roots".into());
-            a.keep = Some(5);
-        }))
-        .unwrap();
-        assert_eq!(c.dataset.as_str(), "rpool/local/root");
+        let c = new("rpool/local/root", "blank", Some("rpool/local/old_roots")).unwrap();
         assert_eq!(c.snapshot, "blank");
         assert_eq!(c.staging().as_str(), "rpool/local/.blankroot-new-root");
-        assert_eq!(c.archive.unwrap().policy.keep, Some(5));
-        let c = config(&args(|a| {
-            a.import = true;
-            a.force_import = true;
-        }))
-        .unwrap();
-        assert_eq!(c.import, Import::Force);
     }
 
     #[test]
-    fn contradictions_are_usage_errors() {
-        let cases: Vec<(RollbackArgs, &str)> = vec![
-            (args(|a| a.blank = Some("b".into())), "--blank is for Btrfs"),
-            (args(|a| a.empty = true), "--empty is for Btrfs"),
+    fn bad_names_are_usage_errors() {
+        let cases = [
+            (new("rpool/local/root", "a;b", None), "--snapshot"),
+            (new("rpool", "blank", None), "is a whole pool"),
+            (new("a; rm -rf /", "blank", None), "nothing was run"),
             (
-                args(|a| a.subvolume = Some("x".into())),
-                "--subvolume is for Btrfs",
-            ),
-            (
-                args(|a| a.min_free = Some(1 << 30)),
-                "--min-free-space is for Btrfs",
-            ),
-            (
-                args(|a| a.force_import = true),
-                "--force-import goes with --import",
-            ),
-            (
-                args(|a| a.zfs_command = Some("zfs".into())),
-                "absolute path",
-            ),
-            (args(|a| a.snapshot = Some("a;b".into())), "--snapshot"),
-            (
-                args(|a| a.dataset = Some("rpool".into())),
+                new("rpool/local/root", "blank", Some("rpool")),
                 "is a whole pool",
             ),
             (
-                args(|a| a.dataset = Some("a; rm -rf /".into())),
-                "nothing was run",
+                new("rpool/local/root", "blank", Some("tank/old")),
+                "between pools",
             ),
-            (args(archive("rpool")), "is a whole pool"),
-            (args(archive("tank/old")), "between pools"),
-            (args(archive("rpool/local/root/old")), "overlaps the root"),
-            (args(archive("rpool/local")), "is the root's parent"),
-            (args(archive("rpool/local/.blankroot-new-root")), "staging"),
-            (args(archive("rpool/x; reboot")), "';' is not allowed"),
-            (args(|a| a.keep = Some(2)), "give --archive-dir too"),
+            (
+                new("rpool/local/root", "blank", Some("rpool/local/root/old")),
+                "overlaps the root",
+            ),
+            (
+                new("rpool/local/root", "blank", Some("rpool/local")),
+                "is the root's parent",
+            ),
+            (
+                new(
+                    "rpool/local/root",
+                    "blank",
+                    Some("rpool/local/.blankroot-new-root"),
+                ),
+                "staging",
+            ),
+            (
+                new("rpool/local/root", "blank", Some("rpool/x; reboot")),
+                "';' is not allowed",
+            ),
+            (
+                Config::new(
+                    "rpool/r",
+                    "blank",
+                    Import::No,
+                    None,
+                    Some("zfs".into()),
+                    false,
+                ),
+                "absolute path",
+            ),
         ];
-        for (a, text) in cases {
-            let e = config(&a).unwrap_err();
-            assert_eq!(e.exit_code(), 2, "{a:?}: {}", e.message);
+        for (r, text) in cases {
+            let e = r.unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{}", e.message);
             assert!(e.message.contains(text), "{text}: {}", e.message);
             assert!(!e.message.contains('\n'), "{}", e.message);
         }

@@ -3,7 +3,8 @@
 //! planned on the pool as the recovery leaves it, and the unit tests can crash a plan after any
 //! step and check that the next plan finishes the job.
 
-use super::map::Map;
+/// Names to values, in name order.
+pub type Map<V> = std::collections::BTreeMap<String, V>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::retention::Policy;
-use crate::zfs::map::Map;
+use crate::zfs::model::Map;
 use crate::zfs::model::Snap;
 use crate::zfs::name::Dataset;
 use crate::zfs::{ArchiveTo, Import};

@@ -1,0 +1,398 @@
+//! The clap definition of the command line: syntax only; what the words mean is checked in
+//! `target` and by the commands.
+
+use super::help::*;
+use crate::error::{Error, Result};
+use crate::status;
+use crate::target::FsChoice;
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, Parser, Subcommand};
+use log::LevelFilter;
+use std::ffi::OsStr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "blankroot",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    override_usage = USAGE,
+    after_help = AFTER_HELP,
+    subcommand_value_name = "COMMAND",
+    subcommand_help_heading = "Commands"
+)]
+pub(super) struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Sub,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Sub {
+    #[command(
+        about = "Put / back to the blank (in the initrd, before / is mounted)",
+        long_about = rollback_text!(),
+        override_usage = rollback_usage!(),
+        after_help = COMMAND_AFTER_HELP
+    )]
+    Rollback(RollbackArgs),
+    #[command(
+        about = "Print the record of the last run",
+        long_about = status_text!(),
+        override_usage = status_usage!(),
+        after_help = COMMAND_AFTER_HELP
+    )]
+    Status(StatusArgs),
+    #[command(
+        about = "List what the next boot erases (read-only)",
+        long_about = diff_text!(),
+        override_usage = diff_usage!(),
+        after_help = COMMAND_AFTER_HELP
+    )]
+    Diff(DiffCommand),
+    #[command(
+        about = "Check that the next boot's rollback will go through (read-only)",
+        long_about = check_text!(),
+        override_usage = check_usage!(),
+        after_help = COMMAND_AFTER_HELP
+    )]
+    Check(CheckCommand),
+}
+
+/// The options of `rollback` (also taken by `diff` and `check`, and read from the "args" of
+/// /etc/blankroot/config.json).
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The root's filesystem (auto: from --device or --dataset)
+    #[arg(long, value_name = "FS", default_value = "auto", allow_hyphen_values = true,
+          value_parser = Value::choices(fs, &["auto", "btrfs", "zfs"]))]
+    pub fs: FsChoice,
+    /// Btrfs: the device that holds the root subvolume
+    #[arg(long, value_name = "DEV", help_heading = BTRFS, allow_hyphen_values = true,
+          value_parser = PATH, value_hint = clap::ValueHint::FilePath)]
+    pub device: Option<PathBuf>,
+    /// The root subvolume, relative to the top level [default: root]
+    #[arg(long, value_name = "NAME", help_heading = BTRFS, allow_hyphen_values = true,
+          value_parser = TEXT)]
+    pub subvolume: Option<String>,
+    /// The read-only blank the root is copied from [default: root-blank]
+    #[arg(long, value_name = "NAME", help_heading = BTRFS, allow_hyphen_values = true,
+          value_parser = TEXT)]
+    pub blank: Option<String>,
+    /// Recreate the root as an empty subvolume instead of from a blank
+    #[arg(long, help_heading = BTRFS, overrides_with = "empty")]
+    pub empty: bool,
+    /// Move the old root to DIR/<UTC time> instead of deleting it (ZFS: POOL/PATH)
+    #[arg(long, value_name = "DIR", help_heading = ARCHIVES, allow_hyphen_values = true,
+          value_parser = TEXT)]
+    pub archive_dir: Option<String>,
+    /// Keep the N newest archives, counting the new one
+    #[arg(long, value_name = "N", help_heading = ARCHIVES, allow_hyphen_values = true,
+          value_parser = NUMBER)]
+    pub keep: Option<u32>,
+    /// Prune archives older than D days (by the time in their names)
+    #[arg(long, value_name = "D", help_heading = ARCHIVES, allow_hyphen_values = true,
+          value_parser = NUMBER)]
+    pub keep_days: Option<u32>,
+    /// Also prune archive-named subvolumes (datasets) blankroot did not mark as its own
+    /// (archives of blankroot 0.1 and of the impermanence script)
+    #[arg(long, help_heading = ARCHIVES, overrides_with = "prune_unmarked")]
+    pub prune_unmarked: bool,
+    /// Refuse to run if the subvolume NAME is inside the root; never prune it (repeatable)
+    #[arg(long, value_name = "NAME", help_heading = BTRFS, allow_hyphen_values = true,
+          value_parser = TEXT)]
+    pub protect: Vec<String>,
+    /// Check everything and print the plan; change nothing
+    #[arg(long, overrides_with = "dry_run")]
+    pub dry_run: bool,
+    /// Run without /etc/initrd-release (only on a disk that is not in use)
+    #[arg(long, overrides_with = "allow_outside_initrd")]
+    pub allow_outside_initrd: bool,
+    /// Where the record of the run is written
+    #[arg(long, value_name = "PATH", default_value = status::DEFAULT_PATH,
+          allow_hyphen_values = true, value_parser = PATH, value_hint = clap::ValueHint::FilePath)]
+    pub status_file: PathBuf,
+    /// Below this free data or metadata space, delete instead of archive
+    /// [default: 256M, or 5% of a smaller filesystem]
+    #[arg(long = "min-free-space", value_name = "SIZE", help_heading = BTRFS,
+          allow_hyphen_values = true, value_parser = SIZE, verbatim_doc_comment)]
+    pub min_free: Option<u64>,
+    /// How much to log (stderr and /dev/kmsg)
+    #[arg(long, value_name = "LEVEL", default_value = "info", allow_hyphen_values = true,
+          value_parser = Value::choices(log_level, &["error", "warn", "info", "debug"]))]
+    pub log_level: LevelFilter,
+    /// How long to wait for another run on the same disk to finish, in seconds [default: 30]
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true, value_parser = NUMBER)]
+    pub lock_wait: Option<u32>,
+    /// Extra options for the top-level mount, after subvolid=5 (not applied yet)
+    #[arg(long, value_name = "OPTS", help_heading = BTRFS, allow_hyphen_values = true,
+          value_parser = TEXT)]
+    pub mount_options: Option<String>,
+    /// ZFS: the root dataset
+    #[arg(long, value_name = "POOL/DATASET", help_heading = ZFS, allow_hyphen_values = true,
+          value_parser = TEXT)]
+    pub dataset: Option<String>,
+    /// The dataset's blank snapshot [default: blank]
+    #[arg(long, value_name = "NAME", help_heading = ZFS, allow_hyphen_values = true,
+          value_parser = TEXT)]
+    pub snapshot: Option<String>,
+    /// Import the pool (zpool import -N) when it is not imported
+    #[arg(long, help_heading = ZFS, overrides_with = "import")]
+    pub import: bool,
+    /// With --import: import with -f (a pool last used by another system)
+    #[arg(long, help_heading = ZFS, overrides_with = "force_import")]
+    pub force_import: bool,
+    /// The zfs program, with zpool beside it [default: from PATH]
+    #[arg(long, value_name = "PATH", help_heading = ZFS, allow_hyphen_values = true,
+          value_parser = PATH, value_hint = clap::ValueHint::ExecutablePath)]
+    pub zfs_command: Option<PathBuf>,
+}
+
+impl Default for RollbackArgs {
+    fn default() -> Self {
+        RollbackArgs {
+            fs: FsChoice::Auto,
+            device: None,
+            subvolume: None,
+            blank: None,
+            empty: false,
+            archive_dir: None,
+            keep: None,
+            keep_days: None,
+            prune_unmarked: false,
+            protect: Vec::new(),
+            dry_run: false,
+            allow_outside_initrd: false,
+            status_file: PathBuf::from(status::DEFAULT_PATH),
+            min_free: None,
+            log_level: LevelFilter::Info,
+            lock_wait: None,
+            mount_options: None,
+            dataset: None,
+            snapshot: None,
+            import: false,
+            force_import: false,
+            zfs_command: None,
+        }
+    }
+}
+
+impl RollbackArgs {
+    /// It names a root (`--device` or `--dataset`).
+    pub fn names_a_root(&self) -> bool {
+        self.device.is_some() || self.dataset.is_some()
+    }
+
+    /// The target options, for `target::resolve`.
+    pub fn request(&self) -> crate::target::Request {
+        crate::target::Request {
+            fs: self.fs,
+            device: self.device.clone(),
+            subvolume: self.subvolume.clone(),
+            blank: self.blank.clone(),
+            empty: self.empty,
+            archive_dir: self.archive_dir.clone(),
+            keep: self.keep,
+            keep_days: self.keep_days,
+            prune_unmarked: self.prune_unmarked,
+            protect: self.protect.clone(),
+            min_free: self.min_free,
+            mount_options: self.mount_options.clone(),
+            dataset: self.dataset.clone(),
+            snapshot: self.snapshot.clone(),
+            import: self.import,
+            force_import: self.force_import,
+            zfs_command: self.zfs_command.clone(),
+        }
+    }
+
+    /// The rollback's own options.
+    pub fn options(&self) -> crate::rollback::Options {
+        crate::rollback::Options {
+            dry_run: self.dry_run,
+            allow_outside_initrd: self.allow_outside_initrd,
+            status_file: self.status_file.clone(),
+            lock_wait: self.lock_wait,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The record to read
+    #[arg(long, value_name = "PATH", default_value = status::DEFAULT_PATH,
+          allow_hyphen_values = true, value_parser = PATH, value_hint = clap::ValueHint::FilePath)]
+    pub status_file: PathBuf,
+    /// Print the record as written (JSON)
+    #[arg(long, overrides_with = "json")]
+    pub json: bool,
+    /// Exit 1 unless the record is from this boot and the run did not fail
+    #[arg(long, overrides_with = "check")]
+    pub check: bool,
+}
+
+/// `diff`: its own options, then the rollback's (the target).
+#[derive(Debug, Args)]
+pub struct DiffCommand {
+    /// Alone: everything on PATH's filesystem is erased (tmpfs root);
+    /// with --device or --dataset: read the live tree at PATH
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::DirPath, verbatim_doc_comment)]
+    pub root: Option<PathBuf>,
+    /// The configuration to read [default: /etc/blankroot/config.json]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
+    /// Leave out PATH: it survives the boot (repeatable)
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::AnyPath)]
+    pub persisted: Vec<PathBuf>,
+    /// Leave out the paths FILE lists (one a line, or JSON) (repeatable)
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath)]
+    pub persisted_from: Vec<PathBuf>,
+    /// Print JSON, one line per change
+    #[arg(long, overrides_with = "json")]
+    pub json: bool,
+    /// List what NixOS recreates at every boot too
+    #[arg(long, overrides_with = "include_nix_managed")]
+    pub include_nix_managed: bool,
+    #[command(flatten, next_help_heading = "Rollback options")]
+    pub target: RollbackArgs,
+}
+
+/// `check`: its own option, then the rollback's.
+#[derive(Debug, Args)]
+pub struct CheckCommand {
+    /// Read the rollback options from FILE [default: /etc/blankroot/config.json]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
+    #[command(flatten, next_help_heading = "Rollback options")]
+    pub target: RollbackArgs,
+}
+
+/// Reads the value of an option (`--opt VALUE` or `--opt=VALUE`) into a `T`, with blankroot's
+/// own messages. A value may begin with one `-` (`--subvolume -x`), not with two: in
+/// `--device --dry-run` the value is missing.
+#[derive(Clone, Copy)]
+struct Value<T: 'static> {
+    read: fn(&str, &OsStr) -> Result<T>,
+    /// Shown in the help and offered by the completions.
+    choices: &'static [&'static str],
+}
+
+impl<T> Value<T> {
+    const fn new(read: fn(&str, &OsStr) -> Result<T>) -> Value<T> {
+        Value { read, choices: &[] }
+    }
+
+    const fn choices(
+        read: fn(&str, &OsStr) -> Result<T>,
+        choices: &'static [&'static str],
+    ) -> Value<T> {
+        Value { read, choices }
+    }
+}
+
+const PATH: Value<PathBuf> = Value::new(|_, v| Ok(PathBuf::from(v)));
+const TEXT: Value<String> = Value::new(text);
+const NUMBER: Value<u32> = Value::new(|opt, v| number(opt, &text(opt, v)?));
+const SIZE: Value<u64> = Value::new(|opt, v| size(opt, &text(opt, v)?));
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Value<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> std::result::Result<T, clap::Error> {
+        let opt = arg
+            .and_then(clap::Arg::get_long)
+            .map_or_else(String::new, |l| format!("--{l}"));
+        let read = if value.as_encoded_bytes().starts_with(b"--") {
+            Err(Error::usage(format!(
+                "{opt} needs a value; see blankroot --help"
+            )))
+        } else {
+            (self.read)(&opt, value)
+        };
+        read.map_err(|e| {
+            let mut err = clap::Error::new(ErrorKind::ValueValidation);
+            err.insert(ContextKind::Custom, ContextValue::String(e.message));
+            err
+        })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        if self.choices.is_empty() {
+            return None;
+        }
+        Some(Box::new(
+            self.choices.iter().map(|c| PossibleValue::new(*c)),
+        ))
+    }
+}
+
+fn text(opt: &str, v: &OsStr) -> Result<String> {
+    v.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::usage(format!("{opt} {v:?}: not UTF-8")))
+}
+
+fn number(opt: &str, raw: &str) -> Result<u32> {
+    raw.parse()
+        .map_err(|_| Error::usage(format!("{opt} {raw:?}: not a whole number")))
+}
+
+fn fs(opt: &str, v: &OsStr) -> Result<FsChoice> {
+    match text(opt, v)?.as_str() {
+        "auto" => Ok(FsChoice::Auto),
+        "btrfs" => Ok(FsChoice::Btrfs),
+        "zfs" => Ok(FsChoice::Zfs),
+        other => Err(Error::usage(format!(
+            "{opt} {other:?}: use auto, btrfs or zfs"
+        ))),
+    }
+}
+
+fn log_level(opt: &str, v: &OsStr) -> Result<LevelFilter> {
+    match text(opt, v)?.as_str() {
+        "error" => Ok(LevelFilter::Error),
+        "warn" | "warning" => Ok(LevelFilter::Warn),
+        "info" => Ok(LevelFilter::Info),
+        "debug" => Ok(LevelFilter::Debug),
+        other => Err(Error::usage(format!(
+            "{opt} {other:?}: use error, warn, info or debug"
+        ))),
+    }
+}
+
+/// `1048576`, `512K`, `256M`, `2G`, `1T` (powers of 1024).
+pub fn size(opt: &str, raw: &str) -> Result<u64> {
+    let (digits, shift) = match raw.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => {
+                    return Err(Error::usage(format!(
+                        "{opt} {raw:?}: unknown unit; use K, M, G or T"
+                    )))
+                }
+            };
+            (&raw[..i], shift)
+        }
+        _ => (raw, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| Error::usage(format!("{opt} {raw:?}: not a size like 256M")))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| Error::usage(format!("{opt} {raw:?}: too large")))
+}

@@ -1,0 +1,160 @@
+//! The help texts: clap prints them as written (no wrapping), so they are wrapped here. The
+//! man page (`blankroot-docs`) is made from the same texts.
+
+macro_rules! rollback_text {
+    () => {
+        "\
+Put / back to the blank, from the initrd, before the root is mounted.
+
+Btrfs (--device DEV): mounts the top level of DEV (subvolid=5) and replaces the subvolume NAME
+(default `root`) with a writable snapshot of the read-only blank (default `root-blank`), or with
+an empty subvolume (--empty). The old root and every subvolume nested in it are deleted, or with
+--archive-dir moved to DIR/<UTC time> and old archives pruned (--keep N newest, counting the new
+one; --keep-days D by the time in their names). Names are relative to the top level. Everything
+is checked before the first change; --protect NAME refuses to run if NAME is inside the root.
+Below --min-free-space (default 256M, or 5% of a smaller filesystem) of free data or metadata
+space the root is deleted instead of archived, with a warning.
+
+ZFS (--dataset POOL/DATASET): rolls the dataset back to its blank snapshot (--snapshot, default
+`blank`) with `zfs rollback -r`, after naming the newer snapshots that destroys; with
+--archive-dir POOL/PATH the old root is renamed to POOL/PATH/<UTC time> and a clone of the blank
+takes its place. --import imports the pool first (zpool import -N) if it is not imported. zfs
+and zpool are run from PATH, or from beside --zfs-command; never through a shell.
+
+Runs only in an initrd (/etc/initrd-release) unless --allow-outside-initrd, once per boot there;
+`rd.blankroot=0` on the kernel command line skips it. Each run leaves a record in --status-file."
+    };
+}
+
+macro_rules! status_text {
+    () => {
+        "\
+Print the record of the last run (--json: as written).
+
+--check exits 1 unless that record is from this boot and the run did not fail."
+    };
+}
+
+macro_rules! diff_text {
+    () => {
+        "\
+List what the next boot erases.
+
+Every path created, modified (content, mode, owner, link target, type) or deleted in the live
+root compared with the blank, nested subvolumes included, grouped by directory. Leaves out other
+mounts, --persisted paths (and those of the configuration) and what NixOS recreates at every
+boot (/etc links into the store, /tmp, /run; listed with --include-nix-managed). Without target
+options it reads /etc/blankroot/config.json (or --config), else the last run's status record,
+else looks at the filesystem mounted on /. --root PATH alone: everything on PATH's filesystem is
+ephemeral (tmpfs root). Never writes; the Btrfs top level is mounted read-only.
+Exit 0 listed, 1 failed or incomplete, 2 usage error."
+    };
+}
+
+macro_rules! check_text {
+    () => {
+        "\
+Check that the next boot's rollback will go through.
+
+The rollback's preflight on the running system, read-only: prints a verdict. The target comes
+from the rollback options, else from /etc/blankroot/config.json (or --config).
+Exit 0 ok, 1 problems found, 2 usage error."
+    };
+}
+
+macro_rules! exit_codes_text {
+    () => {
+        "Exit codes: 0 done or skipped on purpose, 1 runtime failure, 2 usage or configuration error."
+    };
+}
+
+macro_rules! kill_switch_text {
+    () => {
+        "Kill switch: `rd.blankroot=0` (or no, false, off) on the kernel command line turns the rollback
+off for that boot, even when its command line or configuration is broken."
+    };
+}
+
+/// The first line of `blankroot --help`.
+pub(super) const ABOUT: &str = "Put / back to a blank snapshot at every boot (Btrfs and ZFS)";
+
+pub(super) const LONG_ABOUT: &str = "\
+Put / back to a blank snapshot at every boot (Btrfs and ZFS).
+
+blankroot runs in the initrd, before the root filesystem is mounted, and replaces the root
+subvolume (Btrfs) or dataset (ZFS) with a copy of a blank snapshot, so that only what is kept
+elsewhere on purpose survives a reboot. Everything is checked before the first change, and each
+run leaves a record that the booted system can check (blankroot status --check).";
+
+// Usage lines: the continuation lines line up under `Usage: blankroot COMMAND `.
+
+macro_rules! rollback_usage {
+    () => {
+        "\
+blankroot rollback --device DEV [--subvolume NAME] (--blank NAME | --empty)
+                         [--archive-dir DIR [--keep N] [--keep-days D] [--prune-unmarked]]
+                         [--protect NAME]... [--min-free-space SIZE] [--mount-options OPTS]
+                         [--fs auto|btrfs] [OPTIONS]
+       blankroot rollback --dataset POOL/DATASET [--snapshot NAME] [--import [--force-import]]
+                         [--archive-dir POOL/PATH [--keep N] [--keep-days D] [--prune-unmarked]]
+                         [--zfs-command PATH] [--fs auto|zfs] [OPTIONS]"
+    };
+}
+
+macro_rules! status_usage {
+    () => {
+        "blankroot status [--status-file PATH] [--json] [--check]"
+    };
+}
+
+macro_rules! diff_usage {
+    () => {
+        "\
+blankroot diff [--device DEV [--subvolume NAME] [--blank NAME] | --dataset POOL/DATASET
+                      [--snapshot NAME] | --root PATH] [--persisted PATH]... [--persisted-from FILE]...
+                      [--config FILE] [--json] [--include-nix-managed]"
+    };
+}
+
+macro_rules! check_usage {
+    () => {
+        "blankroot check [the rollback's options | --config FILE]"
+    };
+}
+
+pub(super) const USAGE: &str = concat!(
+    rollback_usage!(),
+    "\n       ",
+    status_usage!(),
+    "\n       ",
+    diff_usage!(),
+    "\n       ",
+    check_usage!(),
+    "\n       blankroot help [COMMAND] | --help | --version
+
+The rollback's OPTIONS: [--dry-run] [--allow-outside-initrd] [--status-file PATH]
+                        [--lock-wait SECONDS] [--log-level error|warn|info|debug]"
+);
+
+pub(super) const AFTER_HELP: &str = concat!(
+    "rollback: ",
+    rollback_text!(),
+    "\n\nstatus: ",
+    status_text!(),
+    "\n\ndiff: ",
+    diff_text!(),
+    "\n\ncheck: ",
+    check_text!(),
+    "\n\n",
+    exit_codes_text!(),
+    "\n",
+    kill_switch_text!(),
+    "\n\n`blankroot COMMAND --help` lists the options of a command; `man blankroot` has them all."
+);
+
+/// Exit codes and the kill switch, after each command's options.
+pub(super) const COMMAND_AFTER_HELP: &str = concat!(exit_codes_text!(), "\n", kill_switch_text!());
+
+pub(super) const BTRFS: &str = "Btrfs options";
+pub(super) const ZFS: &str = "ZFS options";
+pub(super) const ARCHIVES: &str = "Archive options";

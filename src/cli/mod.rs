@@ -1,0 +1,188 @@
+//! The command line: its clap definition (`args`, with the help texts in `help`; syntax only),
+//! parsing and one-line usage errors (`usage`), and dispatch: the target options become a
+//! request that `target` validates, and the commands get the result, never the parser's types.
+//! `blankroot-docs` renders the man page and the shell completions from the same definition
+//! ([`command`]).
+
+#[macro_use]
+mod help;
+mod args;
+#[cfg(test)]
+mod tests;
+mod usage;
+
+pub use args::{RollbackArgs, StatusArgs};
+pub use usage::{parse, parse_rollback_words, Command};
+
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::status::{self, Status};
+use crate::target::{self, Target};
+use crate::{config, kmsg, rollback};
+use args::{CheckCommand, Cli, DiffCommand};
+use clap::CommandFactory;
+use log::LevelFilter;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// The whole command line as clap sees it, for the man page and the completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// The whole program: parse, run, exit code.
+pub fn main(args: Vec<OsString>) -> u8 {
+    let host = Host::system();
+    match parse(args) {
+        Ok(Command::Help(text)) => {
+            print!("{text}");
+            0
+        }
+        Ok(Command::Rollback(args)) => {
+            kmsg::init(args.log_level);
+            rollback::run(&args.options(), target::resolve(&args.request()), &host)
+        }
+        Ok(Command::Status(args)) => status_command(&args, &host),
+        Ok(Command::Diff(d)) => match diff_request(d) {
+            Ok(req) => crate::diff::run(&req),
+            Err(e) => report(&e),
+        },
+        Ok(Command::Check(c)) => match check_target(&c) {
+            Ok(t) => crate::check::run(&t, &host),
+            Err(e) => report(&e),
+        },
+        Err(e) => {
+            kmsg::init(LevelFilter::Info);
+            let skip = host.in_initrd().then(|| host.kill_switch()).flatten();
+            if let Some(word) = &skip {
+                // The kill switch wins even over a command line that does not parse.
+                log::warn!(
+                    "{word} on the kernel command line: blankroot is off for this boot ({e})"
+                );
+            } else {
+                log::error!("{e}");
+            }
+            if host.in_initrd() {
+                // A broken command line at boot still leaves a record for the booted system.
+                let action = if skip.is_some() {
+                    status::Action::Skipped
+                } else {
+                    status::Action::Failed
+                };
+                let mut s = Status::new(action);
+                s.error = skip.is_none().then(|| e.message.clone());
+                s.exit_code = if skip.is_some() { 0 } else { e.exit_code() };
+                s.boot_id = host.boot_id();
+                s.started_at = crate::time::rfc3339(crate::time::unix_now());
+                let _ = s.write(std::path::Path::new(status::DEFAULT_PATH));
+            }
+            if skip.is_some() {
+                0
+            } else {
+                e.exit_code()
+            }
+        }
+    }
+}
+
+fn status_command(args: &StatusArgs, host: &Host) -> u8 {
+    let record = match Status::read(&args.status_file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("blankroot: {e}");
+            return e.exit_code();
+        }
+    };
+    let boot = host.boot_id();
+    if args.json {
+        println!("{}", record.to_json());
+    } else {
+        print!("{}", record.render(boot.as_deref()));
+    }
+    let this_boot = record.boot_id.is_some() && record.boot_id == boot;
+    if args.check && !(this_boot && record.succeeded()) {
+        eprintln!(
+            "blankroot: {}",
+            if this_boot {
+                "the rollback failed this boot: / was not reset"
+            } else {
+                "the rollback did not run this boot: / was not reset"
+            }
+        );
+        return 1;
+    }
+    0
+}
+
+/// A failure before `check` or `diff` started: one line on stderr, its exit code.
+fn report(e: &Error) -> u8 {
+    eprintln!("blankroot: error: {e}");
+    e.exit_code()
+}
+
+/// The rollback target in a configuration's "args", parsed as `blankroot rollback` parses its
+/// command line.
+fn configured_target(path: &Path, c: &config::Config) -> Result<Target> {
+    let in_config = |e: Error| Error::usage(format!("{}: \"args\": {}", path.display(), e.message));
+    let args = parse_rollback_words(c.args.iter().map(Into::into)).map_err(in_config)?;
+    target::resolve(&args.request()).map_err(in_config)
+}
+
+/// `check`'s target: its rollback options, else the configuration (`--config FILE`, or the
+/// installed one).
+fn check_target(c: &CheckCommand) -> Result<Target> {
+    if c.target.names_a_root() {
+        if c.config.is_some() {
+            return Err(Error::usage(
+                "give either the rollback options or --config FILE, not both",
+            ));
+        }
+        return target::resolve(&c.target.request());
+    }
+    let loaded = match &c.config {
+        Some(p) => config::load(p)?,
+        None => config::load_default()?,
+    };
+    let Some((path, cfg)) = loaded else {
+        return Err(Error::usage(format!(
+            "no target: give the rollback options (--device ... or --dataset ...) or install {}",
+            config::DEFAULT_PATH
+        )));
+    };
+    configured_target(&path, &cfg)
+}
+
+/// `diff`'s request: the target from its options, else from the configuration (read also for
+/// its persisted paths); with neither, `diff` finds one itself.
+fn diff_request(d: DiffCommand) -> Result<crate::diff::Request> {
+    let named = d.target.names_a_root();
+    let loaded = match &d.config {
+        Some(p) => config::load(p)?,
+        None if !named && d.root.is_none() => config::load_default()?,
+        None => None,
+    };
+    let mut req = crate::diff::Request {
+        root: d.root,
+        persisted_from: d.persisted_from,
+        json: d.json,
+        include_nix_managed: d.include_nix_managed,
+        ..crate::diff::Request::default()
+    };
+    if let Some((path, cfg)) = &loaded {
+        req.notes.push(format!("configuration: {}", path.display()));
+        req.persisted
+            .extend(cfg.persisted.iter().map(PathBuf::from));
+    }
+    req.persisted.extend(d.persisted);
+    req.target = if named {
+        Some(target::resolve(&d.target.request())?)
+    } else if req.root.is_some() {
+        None
+    } else {
+        match &loaded {
+            Some((path, cfg)) => Some(configured_target(path, cfg)?),
+            None => None,
+        }
+    };
+    Ok(req)
+}
