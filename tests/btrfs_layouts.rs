@@ -319,3 +319,26 @@ fn status_command_reads_the_record() {
         missing.stderr
     );
 }
+
+/// `--mount-options` go beside subvolid=5 (a multi-device root needs `device=` and, with a
+/// device missing, `degraded`); subvol= and subvolid= are blankroot's own.
+#[test]
+fn mount_options_reach_the_top_level_mount() {
+    if !root_or_skip("mount_options") {
+        return;
+    }
+    let (img, before, old_root) = prepared(false);
+    let dev = img.dev.to_str().unwrap().to_string();
+    let bad = img.rollback(&["--mount-options", "degraded,subvol=root"]);
+    bad.fails(2, "subvol= is blankroot's own");
+    let unknown = img.rollback(&["--mount-options", "no-such-option"]);
+    unknown.fails(1, "mounting the top level (subvolid=5,no-such-option)");
+    assert_eq!(
+        img.mount().id("root"),
+        old_root,
+        "a refused run changed the root"
+    );
+    img.rollback(&["--mount-options", &format!("degraded,device={dev}")])
+        .ok();
+    assert_clean(&img, &before, old_root);
+}
