@@ -10,6 +10,8 @@
 #   seed002    the seed 002 service: list -o / delete nested / delete root / snapshot blank
 #   seed004    the seed 004 service: recursive delete via list -o, then subvolume create
 #   blankroot  blankroot rollback (release build)
+#   baseline   another blankroot binary, side by side, when BASELINE_BIN names one (e.g. the
+#              previous release's static build)
 # Every method ends with the filesystem synced, so durability is equal. Prints medians and
 # ratios to the floor. Work files go to $BENCH_DIR (default /var/tmp/blankroot-bench).
 set -euo pipefail
@@ -98,10 +100,16 @@ blankroot() {
   "$bin" rollback --device "$1" --allow-outside-initrd --status-file "$work/status.json" --log-level warn 2>/dev/null
 }
 
+baseline() {
+  "$BASELINE_BIN" rollback --device "$1" --allow-outside-initrd --status-file "$work/status.json" --log-level warn 2>/dev/null
+}
+methods=(floor seed002 seed004 blankroot)
+[ -z "${BASELINE_BIN:-}" ] || methods+=(baseline)
+
 div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
 
 declare -A median
-for method in floor seed002 seed004 blankroot; do
+for method in "${methods[@]}"; do
   times=()
   for _ in $(seq "$runs"); do
     l=$(fresh)
@@ -125,7 +133,7 @@ done
 echo
 echo "root with $files files and 6 nested subvolumes, $runs runs each, cold cache:"
 printf '%-10s %10s %14s\n' method "median ms" "x floor"
-for method in floor seed002 seed004 blankroot; do
+for method in "${methods[@]}"; do
   printf '%-10s %10.1f %14.2f\n' "$method" "$(div "${median[$method]}" 1000)" \
     "$(div "${median[$method]}" "${median[floor]}")"
 done

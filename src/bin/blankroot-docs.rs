@@ -233,7 +233,9 @@ fn extra_sections() -> Roff {
         &mut r,
         [bold("BLANKROOT_FAILPOINT")],
         "Only in a build with the failpoints feature, for the crash tests: the process kills \
-         itself at the named point. Never in a build that boots a real machine.",
+         itself at the named point. Never in a build that boots a real machine. The same \
+         build reads BLANKROOT_NOW (the clock, in Unix seconds) and BLANKROOT_IGNORE_HEADROOM \
+         (plan as if metadata space were plentiful), for the tests.",
     );
 
     r.control("SH", ["FILES"]);
@@ -269,8 +271,22 @@ fn extra_sections() -> Roff {
         ),
         (
             "/run/blankroot/",
-            "Private mount points of the Btrfs top level (subvolid=5), and the locks that keep \
-             two runs on one root apart.",
+            "Private mount points of the Btrfs top level (subvolid=5), and in lock/ the flock \
+             files (btrfs-MAJOR:MINOR.lock, zfs-POOL.lock) that keep two runs on one disk apart \
+             (--lock-wait).",
+        ),
+        (
+            "trusted.blankroot.retired",
+            "Btrfs: the extended attribute blankroot sets on the top directory of a root it \
+             retires, before the swap: the name of the archive it becomes, or delete. It proves \
+             after a crash that the subvolume at the staging name is the old root, and marks \
+             the archives blankroot made: only those are pruned (--prune-unmarked for others).",
+        ),
+        (
+            "org.blankroot:archive",
+            "ZFS: the user property blankroot sets on a root before renaming it into the \
+             archive parent: the archive's name. Only datasets whose mark is their own name are \
+             pruned.",
         ),
         (
             "/dev/kmsg",

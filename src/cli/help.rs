@@ -10,10 +10,13 @@ Btrfs (--device DEV): mounts the top level of DEV (subvolid=5) and replaces the 
 (default `root`) with a writable snapshot of the read-only blank (default `root-blank`), or with
 an empty subvolume (--empty). The old root and every subvolume nested in it are deleted, or with
 --archive-dir moved to DIR/<UTC time> and old archives pruned (--keep N newest, counting the new
-one; --keep-days D by the time in their names). Names are relative to the top level. Everything
-is checked before the first change; --protect NAME refuses to run if NAME is inside the root.
-Below --min-free-space (default 256M, or 5% of a smaller filesystem) of free data or metadata
-space the root is deleted instead of archived, with a warning.
+one; --keep-days D by the time in their names; only archives blankroot marked, unless
+--prune-unmarked). Names are relative to the top level; a root's last component may be 240 bytes.
+Everything is checked before the first change, the metadata space the swap needs included; the
+new root is swapped in with one rename (RENAME_EXCHANGE), so the root's name exists at every
+instant. --protect NAME refuses to run if NAME is inside the root. Below --min-free-space
+(default 256M, or 5% of a smaller filesystem) of free data or metadata space the root is deleted
+instead of archived, with a warning.
 
 ZFS (--dataset POOL/DATASET): rolls the dataset back to its blank snapshot (--snapshot, default
 `blank`) with `zfs rollback -r`, after naming the newer snapshots that destroys; with
@@ -21,8 +24,9 @@ ZFS (--dataset POOL/DATASET): rolls the dataset back to its blank snapshot (--sn
 takes its place. --import imports the pool first (zpool import -N) if it is not imported. zfs
 and zpool are run from PATH, or from beside --zfs-command; never through a shell.
 
-Runs only in an initrd (/etc/initrd-release) unless --allow-outside-initrd, once per boot there;
-`rd.blankroot=0` on the kernel command line skips it. Each run leaves a record in --status-file."
+One run per disk at a time: a second one waits up to --lock-wait seconds (default 30), then
+exits 1 having changed nothing. Runs only in an initrd (/etc/initrd-release) unless
+--allow-outside-initrd, once per boot there; `rd.blankroot=0` on the kernel command line skips it. Each run leaves a record in --status-file."
     };
 }
 
