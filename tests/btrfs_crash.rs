@@ -7,31 +7,13 @@ mod common;
 use common::*;
 use std::collections::BTreeMap;
 
-/// Unmounts what a killed run left mounted under /run/blankroot.
-fn unmount_leftovers(img: &Image) {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for line in info.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        let source = f
-            .iter()
-            .skip_while(|x| **x != "-")
-            .nth(2)
-            .copied()
-            .unwrap_or("");
-        if f[4].starts_with("/run/blankroot/top.") && source == img.dev.to_str().unwrap() {
-            sh("umount", &[f[4]]);
-            let _ = std::fs::remove_dir(f[4]);
-        }
-    }
-}
-
 fn crash_at(img: &Image, args: &[&str], step: usize) -> Run {
     let out = img
         .blankroot(args)
         .env("BLANKROOT_FAILPOINT", format!("step-{step}"))
         .output()
         .unwrap();
-    unmount_leftovers(img);
+    img.unmount_leftovers();
     Run::of(out)
 }
 

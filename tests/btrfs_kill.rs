@@ -20,18 +20,6 @@ impl Rng {
     }
 }
 
-fn unmount_leftovers(img: &Image) {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for line in info.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        let source = f.iter().skip_while(|x| **x != "-").nth(2).copied();
-        if f[4].starts_with("/run/blankroot/top.") && source == img.dev.to_str() {
-            sh("umount", &[f[4]]);
-            let _ = std::fs::remove_dir(f[4]);
-        }
-    }
-}
-
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -71,7 +59,7 @@ fn kill_at_random(args: &[&str], check: impl Fn(&Mount, usize)) {
         let _ = child.kill();
         let _ = child.wait();
         killed += usize::from(!finished);
-        unmount_leftovers(&img);
+        img.unmount_leftovers();
         let what = format!("{args:?} round {round} (seed {seed:#x}, killed after {delay:?})");
         {
             let m = img.mount();

@@ -120,6 +120,19 @@ impl Image {
     pub fn status(&self) -> serde_json::Value {
         serde_json::from_str(&fs::read_to_string(self.status_file()).unwrap()).unwrap()
     }
+
+    /// Unmounts what a killed run left mounted under /run/blankroot.
+    pub fn unmount_leftovers(&self) {
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        for line in info.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let source = f.iter().skip_while(|x| **x != "-").nth(2).copied();
+            if f[4].starts_with("/run/blankroot/top.") && source == self.dev.to_str() {
+                sh("umount", &[f[4]]);
+                let _ = fs::remove_dir(f[4]);
+            }
+        }
+    }
 }
 
 impl Drop for Image {
