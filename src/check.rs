@@ -21,7 +21,7 @@ use crate::names::Name;
 use crate::probe;
 use crate::target::Target;
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What the check found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -67,8 +67,20 @@ impl Verdict {
     }
 }
 
+/// What `check` is given besides the target.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--persisted`: survive the boot (besides the configuration's).
+    pub persisted: Vec<PathBuf>,
+    pub persisted_from: Vec<PathBuf>,
+    /// `--strict`: what must not be lost and would be is a problem (exit 1), not a warning.
+    pub strict: bool,
+    /// The configuration the target came from, when it did.
+    pub config: Option<crate::config::Config>,
+}
+
 /// Runs `blankroot check` on `target` and returns the exit code: 0 ok, 1 problems found.
-pub fn run(target: &Target, host: &Host) -> u8 {
+pub fn run(target: &Target, _opts: &Options, host: &Host) -> u8 {
     let mut v = check(target);
     if let Some(word) = host.kill_switch() {
         v.notes.push(format!(

@@ -10,9 +10,12 @@
 // The command line.
 pub mod cli;
 // The commands.
+pub mod archives;
 pub mod check;
 pub mod diff;
+pub mod restore;
 pub mod rollback;
+pub mod skip;
 // From request to engine configuration.
 pub mod config;
 pub mod target;

@@ -9,7 +9,7 @@ use std::path::Path;
 fn layer(module: &str) -> usize {
     match module {
         "cli" => 0,
-        "rollback" | "check" | "diff" => 1,
+        "rollback" | "check" | "diff" | "archives" | "restore" | "skip" => 1,
         "target" | "config" => 2,
         "btrfs" | "zfs" => 3,
         _ => 4,

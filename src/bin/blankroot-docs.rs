@@ -325,6 +325,9 @@ mod tests {
             ".SH \"BLANKROOT STATUS\"",
             ".SH \"BLANKROOT DIFF\"",
             ".SH \"BLANKROOT CHECK\"",
+            ".SH \"BLANKROOT ARCHIVES\"",
+            ".SH \"BLANKROOT RESTORE\"",
+            ".SH \"BLANKROOT SKIP-NEXT-BOOT\"",
             ".SH \"EXIT STATUS\"",
             ".SH \"KERNEL COMMAND LINE\"",
             ".SH ENVIRONMENT",
@@ -336,6 +339,12 @@ mod tests {
         cmd.build();
         for c in cmd.get_subcommands().chain([&cmd]) {
             for arg in c.get_arguments() {
+                if arg.is_positional() {
+                    for name in arg.get_value_names().into_iter().flatten() {
+                        assert!(page.contains(name.as_str()), "{} {name}", c.get_name());
+                    }
+                    continue;
+                }
                 let long = arg.get_long().expect("every option has a long name");
                 let roff = format!("\\fB\\-\\-{}\\fR", long.replace('-', "\\-"));
                 assert!(page.contains(&roff), "{} --{long}", c.get_name());

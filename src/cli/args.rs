@@ -58,12 +58,34 @@ pub(super) enum Sub {
         after_help = COMMAND_AFTER_HELP
     )]
     Check(CheckCommand),
+    #[command(
+        about = "List the archived roots (read-only)",
+        long_about = archives_text!(),
+        override_usage = archives_usage!(),
+        after_help = COMMAND_AFTER_HELP
+    )]
+    Archives(ArchivesCommand),
+    #[command(
+        about = "Copy paths back out of an archived root",
+        long_about = restore_text!(),
+        override_usage = restore_usage!(),
+        after_help = COMMAND_AFTER_HELP
+    )]
+    Restore(RestoreCommand),
+    #[command(
+        name = "skip-next-boot",
+        about = "Leave the root as it is at the next boot, once",
+        long_about = skip_text!(),
+        override_usage = skip_usage!(),
+        after_help = COMMAND_AFTER_HELP
+    )]
+    SkipNextBoot(SkipCommand),
 }
 
-/// The options of `rollback` (also taken by `diff` and `check`, and read from the "args" of
-/// /etc/blankroot/config.json).
-#[derive(Debug, Clone, Args)]
-pub struct RollbackArgs {
+/// The target options: which root, how it is rolled back (taken by every command that looks at
+/// a root, and read from the "args" of /etc/blankroot/config.json).
+#[derive(Debug, Clone, Default, Args)]
+pub struct TargetArgs {
     /// The root's filesystem (auto: from --device or --dataset)
     #[arg(long, value_name = "FS", default_value = "auto", allow_hyphen_values = true,
           value_parser = Value::choices(fs, &["auto", "btrfs", "zfs"]))]
@@ -103,28 +125,11 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "NAME", help_heading = BTRFS, allow_hyphen_values = true,
           value_parser = TEXT)]
     pub protect: Vec<String>,
-    /// Check everything and print the plan; change nothing
-    #[arg(long, overrides_with = "dry_run")]
-    pub dry_run: bool,
-    /// Run without /etc/initrd-release (only on a disk that is not in use)
-    #[arg(long, overrides_with = "allow_outside_initrd")]
-    pub allow_outside_initrd: bool,
-    /// Where the record of the run is written
-    #[arg(long, value_name = "PATH", default_value = status::DEFAULT_PATH,
-          allow_hyphen_values = true, value_parser = PATH, value_hint = clap::ValueHint::FilePath)]
-    pub status_file: PathBuf,
     /// Below this free data or metadata space, delete instead of archive
     /// [default: 256M, or 5% of a smaller filesystem]
     #[arg(long = "min-free-space", value_name = "SIZE", help_heading = BTRFS,
           allow_hyphen_values = true, value_parser = SIZE, verbatim_doc_comment)]
     pub min_free: Option<u64>,
-    /// How much to log (stderr and /dev/kmsg)
-    #[arg(long, value_name = "LEVEL", default_value = "info", allow_hyphen_values = true,
-          value_parser = Value::choices(log_level, &["error", "warn", "info", "debug"]))]
-    pub log_level: LevelFilter,
-    /// How long to wait for another run on the same disk to finish, in seconds [default: 30]
-    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true, value_parser = NUMBER)]
-    pub lock_wait: Option<u32>,
     /// Extra options for the top-level mount, after subvolid=5 (not applied yet)
     #[arg(long, value_name = "OPTS", help_heading = BTRFS, allow_hyphen_values = true,
           value_parser = TEXT)]
@@ -149,36 +154,45 @@ pub struct RollbackArgs {
     pub zfs_command: Option<PathBuf>,
 }
 
+/// The options of `rollback`: the target options and its own (also taken by `diff` and `check`,
+/// which ignore the rollback's own, and read from the "args" of /etc/blankroot/config.json).
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Check everything and print the plan; change nothing
+    #[arg(long, overrides_with = "dry_run")]
+    pub dry_run: bool,
+    /// Run without /etc/initrd-release (only on a disk that is not in use)
+    #[arg(long, overrides_with = "allow_outside_initrd")]
+    pub allow_outside_initrd: bool,
+    /// Where the record of the run is written
+    #[arg(long, value_name = "PATH", default_value = status::DEFAULT_PATH,
+          allow_hyphen_values = true, value_parser = PATH, value_hint = clap::ValueHint::FilePath)]
+    pub status_file: PathBuf,
+    /// How much to log (stderr and /dev/kmsg)
+    #[arg(long, value_name = "LEVEL", default_value = "info", allow_hyphen_values = true,
+          value_parser = Value::choices(log_level, &["error", "warn", "info", "debug"]))]
+    pub log_level: LevelFilter,
+    /// How long to wait for another run on the same disk to finish, in seconds [default: 30]
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true, value_parser = NUMBER)]
+    pub lock_wait: Option<u32>,
+}
+
 impl Default for RollbackArgs {
     fn default() -> Self {
         RollbackArgs {
-            fs: FsChoice::Auto,
-            device: None,
-            subvolume: None,
-            blank: None,
-            empty: false,
-            archive_dir: None,
-            keep: None,
-            keep_days: None,
-            prune_unmarked: false,
-            protect: Vec::new(),
+            target: TargetArgs::default(),
             dry_run: false,
             allow_outside_initrd: false,
             status_file: PathBuf::from(status::DEFAULT_PATH),
-            min_free: None,
             log_level: LevelFilter::Info,
             lock_wait: None,
-            mount_options: None,
-            dataset: None,
-            snapshot: None,
-            import: false,
-            force_import: false,
-            zfs_command: None,
         }
     }
 }
 
-impl RollbackArgs {
+impl TargetArgs {
     /// It names a root (`--device` or `--dataset`).
     pub fn names_a_root(&self) -> bool {
         self.device.is_some() || self.dataset.is_some()
@@ -206,7 +220,9 @@ impl RollbackArgs {
             zfs_command: self.zfs_command.clone(),
         }
     }
+}
 
+impl RollbackArgs {
     /// The rollback's own options.
     pub fn options(&self) -> crate::rollback::Options {
         crate::rollback::Options {
@@ -258,19 +274,96 @@ pub struct DiffCommand {
     /// List what NixOS recreates at every boot too
     #[arg(long, overrides_with = "include_nix_managed")]
     pub include_nix_managed: bool,
+    /// Print one Nix expression of persistence entries for what would be lost, ready to paste
+    #[arg(long, value_name = "MODULE", allow_hyphen_values = true,
+          value_parser = Value::choices(suggest, &["impermanence", "preservation"]))]
+    pub suggest: Option<crate::diff::Suggest>,
+    /// With --suggest: the persistent directory the entries go to
+    /// [default: the one the configuration persists to, else /persist]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::DirPath, verbatim_doc_comment)]
+    pub persist_dir: Option<PathBuf>,
     #[command(flatten, next_help_heading = "Rollback options")]
-    pub target: RollbackArgs,
+    pub rollback: RollbackArgs,
 }
 
-/// `check`: its own option, then the rollback's.
+/// `check`: its own options, then the rollback's.
 #[derive(Debug, Args)]
 pub struct CheckCommand {
     /// Read the rollback options from FILE [default: /etc/blankroot/config.json]
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
           value_hint = clap::ValueHint::FilePath)]
     pub config: Option<PathBuf>,
+    /// PATH survives the boot (repeatable; besides the configuration's)
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::AnyPath)]
+    pub persisted: Vec<PathBuf>,
+    /// The paths FILE lists survive the boot (one a line, or JSON) (repeatable)
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath)]
+    pub persisted_from: Vec<PathBuf>,
+    /// Exit 1 when something that must not be lost would be (warnings otherwise)
+    #[arg(long, overrides_with = "strict")]
+    pub strict: bool,
     #[command(flatten, next_help_heading = "Rollback options")]
-    pub target: RollbackArgs,
+    pub rollback: RollbackArgs,
+}
+
+/// `archives`: the target options (with --archive-dir), from the configuration when absent.
+#[derive(Debug, Args)]
+pub struct ArchivesCommand {
+    /// Read the target options from FILE [default: /etc/blankroot/config.json]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
+    /// Print JSON: {"archives": [...], "left_alone": [...]}
+    #[arg(long, overrides_with = "json")]
+    pub json: bool,
+    #[command(flatten, next_help_heading = "Target options")]
+    pub target: TargetArgs,
+}
+
+/// `restore`: what to copy back, from which archive, to where.
+#[derive(Debug, Args)]
+pub struct RestoreCommand {
+    /// Read the target options from FILE [default: /etc/blankroot/config.json]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
+    /// The archive to copy from: its name, or latest
+    #[arg(long, value_name = "NAME", default_value = "latest", allow_hyphen_values = true,
+          value_parser = TEXT)]
+    pub from: String,
+    /// Copy under DIR (DIR/etc/ssh/...) instead of into the running system
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::DirPath)]
+    pub to: Option<PathBuf>,
+    /// Replace what exists at a destination
+    #[arg(long, overrides_with = "force")]
+    pub force: bool,
+    /// List what would be copied; copy nothing
+    #[arg(long, overrides_with = "dry_run")]
+    pub dry_run: bool,
+    /// Absolute paths as they were in the old root (/etc/ssh/ssh_host_ed25519_key)
+    #[arg(value_name = "PATH", required = true, value_parser = PATH,
+          value_hint = clap::ValueHint::AnyPath)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten, next_help_heading = "Target options")]
+    pub target: TargetArgs,
+}
+
+/// `skip-next-boot`: a one-shot request, on the disk, to leave the root alone next boot.
+#[derive(Debug, Args)]
+pub struct SkipCommand {
+    /// Read the target options from FILE [default: /etc/blankroot/config.json]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
+    /// Remove a pending request instead
+    #[arg(long, overrides_with = "cancel")]
+    pub cancel: bool,
+    #[command(flatten, next_help_heading = "Target options")]
+    pub target: TargetArgs,
 }
 
 /// Reads the value of an option (`--opt VALUE` or `--opt=VALUE`) into a `T`, with blankroot's
@@ -355,6 +448,16 @@ fn fs(opt: &str, v: &OsStr) -> Result<FsChoice> {
         "zfs" => Ok(FsChoice::Zfs),
         other => Err(Error::usage(format!(
             "{opt} {other:?}: use auto, btrfs or zfs"
+        ))),
+    }
+}
+
+fn suggest(opt: &str, v: &OsStr) -> Result<crate::diff::Suggest> {
+    match text(opt, v)?.as_str() {
+        "impermanence" => Ok(crate::diff::Suggest::Impermanence),
+        "preservation" => Ok(crate::diff::Suggest::Preservation),
+        other => Err(Error::usage(format!(
+            "{opt} {other:?}: use impermanence or preservation"
         ))),
     }
 }

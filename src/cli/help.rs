@@ -66,6 +66,48 @@ Exit 0 ok, 1 problems found, 2 usage error."
     };
 }
 
+macro_rules! archives_text {
+    () => {
+        "\
+List the archived roots, newest first.
+
+Btrfs: the subvolumes in the archive directory whose names are archive times; ZFS: the archive
+datasets. For each: its name, when it was archived (UTC), its age, nested subvolumes, its size
+where the filesystem can tell cheaply, and which one `latest` means; then the entries retention
+leaves alone. The target options come from the command line (with --archive-dir), else from
+/etc/blankroot/config.json (or --config). Read-only: the Btrfs top level is mounted read-only.
+Exit 0 listed, 1 failed, 2 usage error."
+    };
+}
+
+macro_rules! restore_text {
+    () => {
+        "\
+Copy paths back out of an archived root.
+
+Each PATH is an absolute path as it was in the old root (/etc/ssh/ssh_host_ed25519_key,
+/var/lib/foo); it is copied from the archive --from (default latest) into the running system,
+or under --to DIR. Type, mode, owner, timestamps, extended attributes and ACLs are kept;
+symlinks stay symlinks and are never followed; hard links within the copy stay linked;
+directories are copied whole, nested subvolumes included. An existing destination is refused
+unless --force. The archive is only ever read (a read-only mount).
+Exit 0 copied, 1 failed or partly copied (it says what was), 2 usage error."
+    };
+}
+
+macro_rules! skip_text {
+    () => {
+        "\
+Leave the root as it is at the next boot, once.
+
+Records a one-shot request on the disk (Btrfs: a marker in the top-level subvolume; ZFS: the
+user property org.blankroot:skip-next-boot on the root dataset). The next rollback sees it,
+leaves the root alone, records the run as skipped and clears the request. --cancel removes a
+pending request. Works where the kernel command line cannot be edited (Secure Boot).
+Exit 0 done, 1 failed, 2 usage error."
+    };
+}
+
 macro_rules! exit_codes_text {
     () => {
         "Exit codes: 0 done or skipped on purpose, 1 runtime failure, 2 usage or configuration error."
@@ -116,13 +158,36 @@ macro_rules! diff_usage {
         "\
 blankroot diff [--device DEV [--subvolume NAME] [--blank NAME] | --dataset POOL/DATASET
                       [--snapshot NAME] | --root PATH] [--persisted PATH]... [--persisted-from FILE]...
-                      [--config FILE] [--json] [--include-nix-managed]"
+                      [--config FILE] [--json] [--include-nix-managed]
+                      [--suggest impermanence|preservation [--persist-dir DIR]]"
     };
 }
 
 macro_rules! check_usage {
     () => {
-        "blankroot check [the rollback's options | --config FILE]"
+        "\
+blankroot check [the rollback's options | --config FILE] [--persisted PATH]...
+                       [--persisted-from FILE]... [--strict]"
+    };
+}
+
+macro_rules! archives_usage {
+    () => {
+        "blankroot archives [the target options | --config FILE] [--json]"
+    };
+}
+
+macro_rules! restore_usage {
+    () => {
+        "\
+blankroot restore [the target options | --config FILE] [--from NAME|latest] [--to DIR]
+                         [--force] [--dry-run] PATH..."
+    };
+}
+
+macro_rules! skip_usage {
+    () => {
+        "blankroot skip-next-boot [the target options | --config FILE] [--cancel]"
     };
 }
 
@@ -134,6 +199,12 @@ pub(super) const USAGE: &str = concat!(
     diff_usage!(),
     "\n       ",
     check_usage!(),
+    "\n       ",
+    archives_usage!(),
+    "\n       ",
+    restore_usage!(),
+    "\n       ",
+    skip_usage!(),
     "\n       blankroot help [COMMAND] | --help | --version
 
 The rollback's OPTIONS: [--dry-run] [--allow-outside-initrd] [--status-file PATH]
@@ -149,6 +220,12 @@ pub(super) const AFTER_HELP: &str = concat!(
     diff_text!(),
     "\n\ncheck: ",
     check_text!(),
+    "\n\narchives: ",
+    archives_text!(),
+    "\n\nrestore: ",
+    restore_text!(),
+    "\n\nskip-next-boot: ",
+    skip_text!(),
     "\n\n",
     exit_codes_text!(),
     "\n",

@@ -11,7 +11,7 @@ mod args;
 mod tests;
 mod usage;
 
-pub use args::{RollbackArgs, StatusArgs};
+pub use args::{RollbackArgs, StatusArgs, TargetArgs};
 pub use usage::{parse, parse_rollback_words, Command};
 
 use crate::error::{Error, Result};
@@ -19,7 +19,7 @@ use crate::host::Host;
 use crate::status::{self, Status};
 use crate::target::{self, Target};
 use crate::{config, kmsg, rollback};
-use args::{CheckCommand, Cli, DiffCommand};
+use args::{Cli, DiffCommand};
 use clap::CommandFactory;
 use log::LevelFilter;
 use std::ffi::OsString;
@@ -40,17 +40,20 @@ pub fn main(args: Vec<OsString>) -> u8 {
         }
         Ok(Command::Rollback(args)) => {
             kmsg::init(args.log_level);
-            rollback::run(&args.options(), target::resolve(&args.request()), &host)
+            rollback::run(
+                &args.options(),
+                target::resolve(&args.target.request()),
+                &host,
+            )
         }
         Ok(Command::Status(args)) => status_command(&args, &host),
-        Ok(Command::Diff(d)) => match diff_request(d) {
-            Ok(req) => crate::diff::run(&req),
-            Err(e) => report(&e),
-        },
-        Ok(Command::Check(c)) => match check_target(&c) {
-            Ok(t) => crate::check::run(&t, &host),
-            Err(e) => report(&e),
-        },
+        Ok(other) => {
+            // The commands that look at a running system: errors on stderr.
+            match run_on_system(other, &host) {
+                Ok(code) => code,
+                Err(e) => report(&e),
+            }
+        }
         Err(e) => {
             kmsg::init(LevelFilter::Info);
             let skip = host.in_initrd().then(|| host.kill_switch()).flatten();
@@ -125,37 +128,78 @@ fn report(e: &Error) -> u8 {
 fn configured_target(path: &Path, c: &config::Config) -> Result<Target> {
     let in_config = |e: Error| Error::usage(format!("{}: \"args\": {}", path.display(), e.message));
     let args = parse_rollback_words(c.args.iter().map(Into::into)).map_err(in_config)?;
-    target::resolve(&args.request()).map_err(in_config)
+    target::resolve(&args.target.request()).map_err(in_config)
 }
 
-/// `check`'s target: its rollback options, else the configuration (`--config FILE`, or the
-/// installed one).
-fn check_target(c: &CheckCommand) -> Result<Target> {
-    if c.target.names_a_root() {
-        if c.config.is_some() {
+/// The target of a command that looks at a running system: its target options, else the
+/// configuration (`--config FILE`, or the installed one), which it also returns.
+fn target_or_config(
+    t: &TargetArgs,
+    config_file: Option<&Path>,
+) -> Result<(Target, Option<config::Config>)> {
+    if t.names_a_root() {
+        if config_file.is_some() {
             return Err(Error::usage(
-                "give either the rollback options or --config FILE, not both",
+                "give either the target options or --config FILE, not both",
             ));
         }
-        return target::resolve(&c.target.request());
+        return Ok((target::resolve(&t.request())?, None));
     }
-    let loaded = match &c.config {
+    let loaded = match config_file {
         Some(p) => config::load(p)?,
         None => config::load_default()?,
     };
     let Some((path, cfg)) = loaded else {
         return Err(Error::usage(format!(
-            "no target: give the rollback options (--device ... or --dataset ...) or install {}",
+            "no target: give the target options (--device ... or --dataset ...) or install {}",
             config::DEFAULT_PATH
         )));
     };
-    configured_target(&path, &cfg)
+    Ok((configured_target(&path, &cfg)?, Some(cfg)))
+}
+
+fn run_on_system(command: Command, host: &Host) -> Result<u8> {
+    Ok(match command {
+        Command::Diff(d) => crate::diff::run(&diff_request(d)?),
+        Command::Check(c) => {
+            let (t, cfg) = target_or_config(&c.rollback.target, c.config.as_deref())?;
+            let opts = crate::check::Options {
+                persisted: c.persisted,
+                persisted_from: c.persisted_from,
+                strict: c.strict,
+                config: cfg,
+            };
+            crate::check::run(&t, &opts, host)
+        }
+        Command::Archives(a) => {
+            let (t, _) = target_or_config(&a.target, a.config.as_deref())?;
+            crate::archives::run(&t, a.json)
+        }
+        Command::Restore(r) => {
+            let (t, _) = target_or_config(&r.target, r.config.as_deref())?;
+            let req = crate::restore::Request {
+                from: r.from,
+                to: r.to,
+                force: r.force,
+                dry_run: r.dry_run,
+                paths: r.paths,
+            };
+            crate::restore::run(&t, &req)
+        }
+        Command::SkipNextBoot(k) => {
+            let (t, _) = target_or_config(&k.target, k.config.as_deref())?;
+            crate::skip::run(&t, k.cancel)
+        }
+        Command::Rollback(_) | Command::Status(_) | Command::Help(_) => {
+            unreachable!("handled by main")
+        }
+    })
 }
 
 /// `diff`'s request: the target from its options, else from the configuration (read also for
 /// its persisted paths); with neither, `diff` finds one itself.
 fn diff_request(d: DiffCommand) -> Result<crate::diff::Request> {
-    let named = d.target.names_a_root();
+    let named = d.rollback.target.names_a_root();
     let loaded = match &d.config {
         Some(p) => config::load(p)?,
         None if !named && d.root.is_none() => config::load_default()?,
@@ -166,6 +210,8 @@ fn diff_request(d: DiffCommand) -> Result<crate::diff::Request> {
         persisted_from: d.persisted_from,
         json: d.json,
         include_nix_managed: d.include_nix_managed,
+        suggest: d.suggest,
+        persist_dir: d.persist_dir,
         ..crate::diff::Request::default()
     };
     if let Some((path, cfg)) = &loaded {
@@ -175,7 +221,7 @@ fn diff_request(d: DiffCommand) -> Result<crate::diff::Request> {
     }
     req.persisted.extend(d.persisted);
     req.target = if named {
-        Some(target::resolve(&d.target.request())?)
+        Some(target::resolve(&d.rollback.target.request())?)
     } else if req.root.is_some() {
         None
     } else {

@@ -36,11 +36,11 @@ fn error(line: &[&str]) -> String {
 #[test]
 fn every_rollback_option_in_both_spellings() {
     let a = rollback(&[]);
-    assert_eq!(a.fs, FsChoice::Auto);
+    assert_eq!(a.target.fs, FsChoice::Auto);
     assert_eq!(a.status_file, PathBuf::from(status::DEFAULT_PATH));
     assert_eq!(a.log_level, LevelFilter::Info);
-    assert_eq!(a.min_free, None);
-    assert!(a.protect.is_empty() && !a.dry_run && !a.empty && !a.import);
+    assert_eq!(a.target.min_free, None);
+    assert!(a.target.protect.is_empty() && !a.dry_run && !a.target.empty && !a.target.import);
     let spaced: Vec<&str> = "--fs btrfs --device /dev/vda2 --subvolume @root --blank @blank \
         --archive-dir old --keep 3 --keep-days 30 --protect a --protect b/c \
         --status-file /tmp/s.json --min-free-space 256M --log-level warning \
@@ -54,19 +54,19 @@ fn every_rollback_option_in_both_spellings() {
     let joined: Vec<&str> = joined.iter().map(String::as_str).collect();
     for line in [&spaced[..], &joined[..]] {
         let a = rollback(line);
-        assert_eq!(a.fs, FsChoice::Btrfs);
-        assert_eq!(a.device, Some(PathBuf::from("/dev/vda2")));
-        assert_eq!(a.subvolume.as_deref(), Some("@root"));
-        assert_eq!(a.blank.as_deref(), Some("@blank"));
-        assert_eq!(a.archive_dir.as_deref(), Some("old"));
-        assert_eq!((a.keep, a.keep_days), (Some(3), Some(30)));
-        assert_eq!(a.protect, ["a", "b/c"]);
+        assert_eq!(a.target.fs, FsChoice::Btrfs);
+        assert_eq!(a.target.device, Some(PathBuf::from("/dev/vda2")));
+        assert_eq!(a.target.subvolume.as_deref(), Some("@root"));
+        assert_eq!(a.target.blank.as_deref(), Some("@blank"));
+        assert_eq!(a.target.archive_dir.as_deref(), Some("old"));
+        assert_eq!((a.target.keep, a.target.keep_days), (Some(3), Some(30)));
+        assert_eq!(a.target.protect, ["a", "b/c"]);
         assert_eq!(a.status_file, PathBuf::from("/tmp/s.json"));
-        assert_eq!(a.min_free, Some(256 << 20));
+        assert_eq!(a.target.min_free, Some(256 << 20));
         assert_eq!(a.log_level, LevelFilter::Warn);
-        assert_eq!(a.dataset.as_deref(), Some("rpool/r"));
-        assert_eq!(a.snapshot.as_deref(), Some("s"));
-        assert_eq!(a.zfs_command, Some(PathBuf::from("/sbin/zfs")));
+        assert_eq!(a.target.dataset.as_deref(), Some("rpool/r"));
+        assert_eq!(a.target.snapshot.as_deref(), Some("s"));
+        assert_eq!(a.target.zfs_command, Some(PathBuf::from("/sbin/zfs")));
     }
     let a = rollback(&[
         "--empty",
@@ -76,7 +76,13 @@ fn every_rollback_option_in_both_spellings() {
         "--force-import",
         "--dry-run",
     ]);
-    assert!(a.empty && a.dry_run && a.allow_outside_initrd && a.import && a.force_import);
+    assert!(
+        a.target.empty
+            && a.dry_run
+            && a.allow_outside_initrd
+            && a.target.import
+            && a.target.force_import
+    );
     for (word, level) in [
         ("error", LevelFilter::Error),
         ("warn", LevelFilter::Warn),
@@ -85,17 +91,20 @@ fn every_rollback_option_in_both_spellings() {
     ] {
         assert_eq!(rollback(&["--log-level", word]).log_level, level);
     }
-    assert_eq!(rollback(&["--fs", "zfs"]).fs, FsChoice::Zfs);
-    assert_eq!(rollback(&["--fs=auto"]).fs, FsChoice::Auto);
+    assert_eq!(rollback(&["--fs", "zfs"]).target.fs, FsChoice::Zfs);
+    assert_eq!(rollback(&["--fs=auto"]).target.fs, FsChoice::Auto);
     assert_eq!(
-        rollback(&["--subvolume=a=b"]).subvolume.as_deref(),
+        rollback(&["--subvolume=a=b"]).target.subvolume.as_deref(),
         Some("a=b")
     );
     assert_eq!(
-        rollback(&["--subvolume", "-a"]).subvolume.as_deref(),
+        rollback(&["--subvolume", "-a"]).target.subvolume.as_deref(),
         Some("-a")
     );
-    assert_eq!(rollback(&["--subvolume="]).subvolume.as_deref(), Some(""));
+    assert_eq!(
+        rollback(&["--subvolume="]).target.subvolume.as_deref(),
+        Some("")
+    );
 }
 
 #[test]
@@ -133,8 +142,8 @@ fn status_diff_and_check_options() {
     ])) else {
         panic!()
     };
-    assert_eq!(d.target.device, Some(PathBuf::from("/dev/vda2")));
-    assert_eq!(d.target.keep, Some(2));
+    assert_eq!(d.rollback.target.device, Some(PathBuf::from("/dev/vda2")));
+    assert_eq!(d.rollback.target.keep, Some(2));
     assert_eq!(d.root, Some(PathBuf::from("/mnt")));
     assert_eq!(
         d.persisted,
@@ -156,8 +165,8 @@ fn status_diff_and_check_options() {
     ])) else {
         panic!()
     };
-    assert_eq!(c.target.dataset.as_deref(), Some("rpool/r"));
-    assert!(c.target.import);
+    assert_eq!(c.rollback.target.dataset.as_deref(), Some("rpool/r"));
+    assert!(c.rollback.target.import);
     assert_eq!(c.config, Some(PathBuf::from("/etc/c.json")));
 }
 
@@ -251,7 +260,7 @@ fn usage_errors_are_one_line_and_exit_2() {
         ),
         (
             &["frobnicate"],
-            "unknown command \"frobnicate\"; the commands are rollback, status, diff and check (see blankroot --help)".into(),
+            "unknown command \"frobnicate\"; the commands are rollback, status, diff, check, archives, restore and skip-next-boot (see blankroot --help)".into(),
         ),
     ] {
         assert_eq!(error(line), want, "{line:?}");
@@ -316,7 +325,7 @@ fn help_and_version_are_printed_with_exit_0() {
 fn the_newer_rollback_options() {
     let a = rollback(&[]);
     assert_eq!(
-        (a.lock_wait, a.prune_unmarked, a.mount_options),
+        (a.lock_wait, a.target.prune_unmarked, a.target.mount_options),
         (None, false, None)
     );
     for line in [
@@ -335,8 +344,11 @@ fn the_newer_rollback_options() {
     ] {
         let a = rollback(line);
         assert_eq!(a.lock_wait, Some(30));
-        assert!(a.prune_unmarked);
-        assert_eq!(a.mount_options.as_deref(), Some("degraded,device=/dev/vdb"));
+        assert!(a.target.prune_unmarked);
+        assert_eq!(
+            a.target.mount_options.as_deref(),
+            Some("degraded,device=/dev/vdb")
+        );
     }
     assert_eq!(
         error(&["rollback", "--lock-wait", "1.5"]),
@@ -351,16 +363,16 @@ fn the_newer_rollback_options() {
         panic!()
     };
     assert_eq!(
-        (d.target.lock_wait, d.target.prune_unmarked),
+        (d.rollback.lock_wait, d.rollback.target.prune_unmarked),
         (Some(5), true)
     );
     let Ok(Command::Check(c)) = parse(words(&["check", "--mount-options", "degraded"])) else {
         panic!()
     };
-    assert_eq!(c.target.mount_options.as_deref(), Some("degraded"));
+    assert_eq!(c.rollback.target.mount_options.as_deref(), Some("degraded"));
     let a =
         parse_rollback_words(["--lock-wait", "7", "--prune-unmarked"].map(OsString::from)).unwrap();
-    assert_eq!((a.lock_wait, a.prune_unmarked), (Some(7), true));
+    assert_eq!((a.lock_wait, a.target.prune_unmarked), (Some(7), true));
 }
 
 #[test]
@@ -372,7 +384,7 @@ fn values_that_are_not_utf8() {
     let Ok(Command::Rollback(a)) = parse(line) else {
         panic!()
     };
-    assert_eq!(a.device, Some(PathBuf::from(&bad)));
+    assert_eq!(a.target.device, Some(PathBuf::from(&bad)));
     let mut line = words(&["rollback", "--subvolume"]);
     line.push(bad);
     let e = parse(line).unwrap_err();
@@ -401,8 +413,8 @@ fn sizes() {
 fn the_configuration_words_parse_as_the_rollback_options() {
     let a =
         parse_rollback_words(["--device", "/dev/vda2", "--protect=x"].map(OsString::from)).unwrap();
-    assert_eq!(a.device, Some(PathBuf::from("/dev/vda2")));
-    assert_eq!(a.protect, ["x"]);
+    assert_eq!(a.target.device, Some(PathBuf::from("/dev/vda2")));
+    assert_eq!(a.target.protect, ["x"]);
     let e = parse_rollback_words(["--bogus"].map(OsString::from)).unwrap_err();
     assert_eq!(
         e.message,

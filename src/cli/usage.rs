@@ -1,6 +1,9 @@
 //! Parsing: words to a [`Command`], and clap's errors as blankroot's one-line usage errors.
 
-use super::args::{CheckCommand, Cli, DiffCommand, RollbackArgs, StatusArgs, Sub};
+use super::args::{
+    ArchivesCommand, CheckCommand, Cli, DiffCommand, RestoreCommand, RollbackArgs, SkipCommand,
+    StatusArgs, Sub,
+};
 use crate::error::{Error, Result};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, FromArgMatches, Parser};
@@ -13,9 +16,22 @@ pub enum Command {
     Status(StatusArgs),
     Diff(DiffCommand),
     Check(CheckCommand),
+    Archives(ArchivesCommand),
+    Restore(RestoreCommand),
+    SkipNextBoot(SkipCommand),
     /// `--help`, `--version`, `help`: the text to print (exit 0).
     Help(String),
 }
+
+const COMMANDS: [&str; 7] = [
+    "rollback",
+    "status",
+    "diff",
+    "check",
+    "archives",
+    "restore",
+    "skip-next-boot",
+];
 
 /// clap's error as one line that names the option, in the words blankroot has always used.
 pub(super) fn usage_error(e: &clap::Error, command: Option<&str>) -> Error {
@@ -49,10 +65,14 @@ pub(super) fn usage_error(e: &clap::Error, command: Option<&str>) -> Error {
         (ErrorKind::TooManyValues, Some(a)) => {
             format!("{a} takes no value (got {:?})", value.unwrap_or_default())
         }
-        (ErrorKind::InvalidSubcommand, _) => format!(
-            "unknown command {:?}; the commands are rollback, status, diff and check (see blankroot --help)",
-            context(ContextKind::InvalidSubcommand).unwrap_or_default()
-        ),
+        (ErrorKind::InvalidSubcommand, _) => {
+            let (last, rest) = COMMANDS.split_last().expect("commands");
+            format!(
+                "unknown command {:?}; the commands are {} and {last} (see blankroot --help)",
+                context(ContextKind::InvalidSubcommand).unwrap_or_default(),
+                rest.join(", ")
+            )
+        }
         (ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand, _) => {
             "no command given; try `blankroot rollback ...` or `blankroot --help`".to_string()
         }
@@ -70,7 +90,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
     let named = args
         .get(1)
         .and_then(|w| w.to_str())
-        .filter(|w| ["rollback", "status", "diff", "check"].contains(w))
+        .filter(|w| COMMANDS.contains(w))
         .map(str::to_string);
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -84,6 +104,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
         Sub::Status(a) => Command::Status(a),
         Sub::Diff(d) => Command::Diff(d),
         Sub::Check(c) => Command::Check(c),
+        Sub::Archives(a) => Command::Archives(a),
+        Sub::Restore(r) => Command::Restore(r),
+        Sub::SkipNextBoot(k) => Command::SkipNextBoot(k),
     })
 }
 

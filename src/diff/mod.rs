@@ -39,6 +39,19 @@ pub struct Request {
     pub notes: Vec<String>,
     pub json: bool,
     pub include_nix_managed: bool,
+    /// `--suggest`: print persistence entries for this module instead of the listing.
+    pub suggest: Option<Suggest>,
+    /// `--persist-dir`: where the suggested entries persist to.
+    pub persist_dir: Option<PathBuf>,
+}
+
+/// The NixOS modules `--suggest` writes entries for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suggest {
+    /// `environment.persistence."/persist"` (nix-community/impermanence)
+    Impermanence,
+    /// `preservation.preserveAt."/persist"` (nix-community/preservation)
+    Preservation,
 }
 
 /// Where the live tree and the blank are.
