@@ -1,5 +1,15 @@
-//! The configuration the NixOS module installs:
-//! `{"args": ["--device", "/dev/...", ...the rollback options...], "persisted": ["/etc/nixos", ...]}`.
+//! The configuration the NixOS module installs, `/etc/blankroot/config.json`:
+//!
+//! ```json
+//! {"args": ["--device", "/dev/...", ...the rollback options...],
+//!  "persisted": ["/etc/nixos", ...],
+//!  "persist_dir": "/persist",
+//!  "persistence": [{"path": "/var/lib/foo", "stored": "/persist/var/lib/foo"}],
+//!  "must_persist": ["/etc/ssh/ssh_host_ed25519_key", ...]}
+//! ```
+//!
+//! Only `args` is needed; the others may be absent, and members this version does not know
+//! are ignored.
 
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -16,6 +26,25 @@ pub struct Config {
     /// Absolute paths that survive a boot.
     #[serde(default)]
     pub persisted: Vec<String>,
+    /// Where the configuration persists to (`environment.persistence`'s or
+    /// `preservation.preserveAt`'s first key), for `diff --suggest`.
+    #[serde(default)]
+    pub persist_dir: Option<String>,
+    /// Each persisted path with where its persistent copy lives, for `check` (a newly persisted
+    /// path whose data still lies only on the root).
+    #[serde(default)]
+    pub persistence: Vec<Stored>,
+    /// Key files the configuration names (`services.openssh.hostKeys`, sops-nix, agenix): `check`
+    /// warns when one would be wiped.
+    #[serde(default)]
+    pub must_persist: Vec<String>,
+}
+
+/// A persisted path and its persistent copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Stored {
+    pub path: String,
+    pub stored: String,
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
@@ -64,6 +93,15 @@ mod tests {
         assert_eq!(parse(p, r#"{"args": null}"#).unwrap_err().exit_code(), 2);
         assert_eq!(parse(p, "{} x").unwrap_err().exit_code(), 2);
         assert_eq!(parse(p, "{}").unwrap(), Config::default());
+        let c = parse(
+            p,
+            r#"{"args": [], "persist_dir": "/persist", "must_persist": ["/k"],
+                "persistence": [{"path": "/var/lib/a", "stored": "/persist/var/lib/a"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.persist_dir.as_deref(), Some("/persist"));
+        assert_eq!(c.persistence[0].stored, "/persist/var/lib/a");
+        assert_eq!(c.must_persist, ["/k"]);
         let e = parse(p, r#"{"args": [], "args": []}"#).unwrap_err();
         assert!(
             e.message.contains("duplicate field `args`"),
