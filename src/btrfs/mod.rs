@@ -9,6 +9,7 @@ pub mod mount;
 pub mod nav;
 pub mod plan;
 pub mod quota;
+pub mod skip;
 pub mod space;
 
 use crate::error::Result;
@@ -29,6 +30,17 @@ pub fn rollback(
 ) -> Result<Report> {
     crate::probe::require_btrfs(device)?;
     let top = TopMount::mount(device, mount_options, dry_run)?;
+    if let Some(req) = skip::pending(&top)? {
+        if req.root == cfg.root.to_string() {
+            return skipped(top, &req, dry_run);
+        }
+        log::warn!(
+            "{} asks to skip the next boot of root {}, not of {}: left alone",
+            skip::MARKER,
+            req.root,
+            cfg.root
+        );
+    }
     let facts = inspect::inspect(&top, cfg, now)?;
     let plan = plan::plan(cfg, &facts)?;
     for note in &plan.notes {
@@ -57,5 +69,42 @@ pub fn rollback(
         left_alone: plan.left_alone.clone(),
         warnings: plan.warnings.clone(),
         plan_text: plan.to_string(),
+    })
+}
+
+/// A skip-next-boot request is pending: the root stays as it is, and the request is cleared
+/// (durably: the unmount commits) before the run ends. A crash before the commit leaves the
+/// request, so at worst one more boot is skipped; a boot asked to be skipped is never wiped.
+fn skipped(top: TopMount, req: &skip::Request, dry_run: bool) -> Result<Report> {
+    let why = format!(
+        "skip-next-boot was requested at {} (blankroot skip-next-boot): the root {} is left as it is this boot",
+        req.requested_at, req.root
+    );
+    if dry_run {
+        top.unmount()?;
+        return Ok(Report {
+            action: Some(Action::Skipped),
+            plan_text: format!("  1. leave the root as it is ({why}), and clear the request\n"),
+            ..Report::default()
+        });
+    }
+    log::warn!("{why}; clearing the request");
+    crate::failpoint::hit("skip-clear");
+    let mut warnings = vec![why];
+    match skip::clear(&top) {
+        Ok(_) => top.commit()?,
+        Err(e) => {
+            warnings.push(format!(
+                "{e}: the request stays, so the next boot is skipped too; remove {} from the top level by hand",
+                skip::MARKER
+            ));
+            log::error!("{}", warnings[1]);
+            top.unmount()?;
+        }
+    }
+    Ok(Report {
+        action: Some(Action::Skipped),
+        warnings,
+        ..Report::default()
     })
 }

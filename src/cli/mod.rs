@@ -101,6 +101,11 @@ fn status_command(args: &StatusArgs, host: &Host) -> u8 {
         println!("{}", record.to_json());
     } else {
         print!("{}", record.render(boot.as_deref()));
+        if let Some(when) = pending_skip() {
+            println!(
+                "  pending: skip-next-boot, requested at {when}: the next boot leaves / as it is (blankroot skip-next-boot --cancel withdraws it)"
+            );
+        }
     }
     let this_boot = record.boot_id.is_some() && record.boot_id == boot;
     if args.check && !(this_boot && record.succeeded()) {
@@ -115,6 +120,14 @@ fn status_command(args: &StatusArgs, host: &Host) -> u8 {
         return 1;
     }
     0
+}
+
+/// A skip-next-boot request pending for the installed configuration's root (best effort:
+/// nothing is said when there is no configuration or the disk cannot be read).
+fn pending_skip() -> Option<String> {
+    let (path, cfg) = config::load_default().ok()??;
+    let target = configured_target(&path, &cfg).ok()?;
+    crate::skip::pending(&target).ok()?
 }
 
 /// A failure before `check` or `diff` started: one line on stderr, its exit code.

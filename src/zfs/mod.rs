@@ -60,6 +60,7 @@ pub mod inspect;
 pub mod model;
 pub mod name;
 pub mod plan;
+pub mod skip;
 
 use crate::error::{Error, Result};
 use crate::report::Report;
@@ -239,6 +240,13 @@ pub fn rollback(c: &Config, dry_run: bool, now: i64) -> Result<Report> {
         inspect::import(&tools, pool, force)?;
     }
     let facts = inspect::gather(&tools, c, now)?;
+    let requested = facts
+        .pool
+        .get(c.dataset.as_str())
+        .and_then(|root| root.local.get(skip::PROPERTY).cloned());
+    if let Some(when) = requested {
+        return skipped(&tools, c, &when, dry_run);
+    }
     let plan = plan::plan(c, &facts)?;
     for note in &plan.notes {
         log::info!("{note}");
@@ -263,6 +271,43 @@ pub fn rollback(c: &Config, dry_run: bool, now: i64) -> Result<Report> {
         left_alone: plan.left_alone.clone(),
         warnings: plan.warnings.clone(),
         plan_text: plan.to_string(),
+    })
+}
+
+/// A skip-next-boot request is set on the root: it stays as it is, and the request is cleared
+/// (`zfs inherit`, on disk when it returns) before the run ends. A crash in between leaves the
+/// request, so at worst one more boot is skipped; a boot asked to be skipped is never wiped.
+fn skipped(tools: &cmd::Tools, c: &Config, when: &str, dry_run: bool) -> Result<Report> {
+    let why = format!(
+        "skip-next-boot was requested at {when} (blankroot skip-next-boot): the root {} is left as it is this boot",
+        c.dataset
+    );
+    if dry_run {
+        return Ok(Report {
+            action: Some(Action::Skipped),
+            plan_text: format!(
+                "  1. zfs inherit {} {}   # {why}; clear the request\n",
+                skip::PROPERTY,
+                c.dataset
+            ),
+            ..Report::default()
+        });
+    }
+    log::warn!("{why}; clearing the request");
+    crate::failpoint::hit("skip-clear");
+    let mut warnings = vec![why];
+    if let Err(e) = skip::clear(tools, &c.dataset) {
+        warnings.push(format!(
+            "{e}: the request stays, so the next boot is skipped too; clear it with `zfs inherit {} {}`",
+            skip::PROPERTY,
+            c.dataset
+        ));
+        log::error!("{}", warnings[1]);
+    }
+    Ok(Report {
+        action: Some(Action::Skipped),
+        warnings,
+        ..Report::default()
     })
 }
 

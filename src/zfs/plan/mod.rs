@@ -25,6 +25,7 @@ const NOT_CARRIED: &[&str] = &[
     "normalization",
     "origin",
     super::model::ARCHIVE_PROPERTY,
+    super::skip::PROPERTY,
     "pbkdf2iters",
     "pbkdf2salt",
     "utf8only",
