@@ -1,27 +1,28 @@
-//! `blankroot check`: the rollback's preflight on the running system, without writing anything.
+//! `blankroot check`: the rollback's preflight on the running system, without writing anything,
+//! and what the next boot would wipe that must not be lost.
 //!
-//! Btrfs: the real inspection and plan (`btrfs::inspect`, `plan::plan`) run against a read-only
-//! mount of the top level. The one refusal that does not apply is "the root is mounted": it is,
-//! on a running system, and the rollback runs before it is mounted. Every other refusal of the
-//! real run is a problem here, and so are two things the real run cannot see: a subvolume inside
-//! the root mounted somewhere (the next boot deletes it with the root) and `/` mounted from
-//! another subvolume than the one configured (the next boot would not reset `/`).
+//! - `btrfs`, `zfs`: the engines' own inspection and plan, with the root taken as unmounted (it
+//!   is, on a running system, and the rollback runs before it is mounted), and where the root's
+//!   content can be read;
+//! - `persist`: what must not be lost (the NixOS manual's necessary state, Secure Boot and host
+//!   keys, the configuration's key files, persisted paths whose data is still only on the root);
+//! - `tree`: reading the root as the booted system sees it, symlinks resolved inside it.
 //!
-//! ZFS: the ZFS engine's own inspection and plan (`zfs::inspect`, `zfs::plan`), with the root
-//! taken as unmounted for the same reason; the engine warns about the newer snapshots
-//! `zfs rollback -r` would destroy.
+//! Those findings are warnings (exit 0), or problems with `--strict` (exit 1).
 
-use crate::btrfs::inspect;
-use crate::btrfs::mount::TopMount;
-use crate::btrfs::plan::{self, Source};
+mod btrfs;
+pub mod persist;
+pub mod tree;
+mod zfs;
+
+use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::mountinfo;
-use crate::names::Name;
-use crate::probe;
 use crate::target::Target;
+use persist::Lists;
+use rustix::fd::OwnedFd;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// What the check found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub struct Verdict {
     pub problems: Vec<String>,
     /// The steps the rollback would take, as its dry run prints them.
     pub plan: String,
+    /// What must not be lost and would be (warnings, or problems with `--strict`).
+    pub losses: Vec<String>,
 }
 
 impl Verdict {
@@ -76,16 +79,30 @@ pub struct Options {
     /// `--strict`: what must not be lost and would be is a problem (exit 1), not a warning.
     pub strict: bool,
     /// The configuration the target came from, when it did.
-    pub config: Option<crate::config::Config>,
+    pub config: Option<Config>,
 }
 
-/// Runs `blankroot check` on `target` and returns the exit code: 0 ok, 1 problems found.
-pub fn run(target: &Target, _opts: &Options, host: &Host) -> u8 {
-    let mut v = check(target);
+/// Runs `blankroot check` on `target` and returns the exit code: 0 ok, 1 problems found, 2 a
+/// persisted list that cannot be read.
+pub fn run(target: &Target, opts: &Options, host: &Host) -> u8 {
+    let lists = match lists(target, opts) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("blankroot: error: {e}");
+            return e.exit_code();
+        }
+    };
+    let mut v = check(target, &lists, host);
     if let Some(word) = host.kill_switch() {
         v.notes.push(format!(
             "{word} is on this boot's kernel command line (it only matters on the next boot's)"
         ));
+    }
+    let losses = std::mem::take(&mut v.losses);
+    if opts.strict {
+        v.problems.extend(losses);
+    } else {
+        v.warnings.extend(losses);
     }
     print!("{}", v.render());
     if v.problems.is_empty() {
@@ -95,154 +112,114 @@ pub fn run(target: &Target, _opts: &Options, host: &Host) -> u8 {
     }
 }
 
-pub fn check(target: &Target) -> Verdict {
+pub fn check(target: &Target, lists: &Lists, host: &Host) -> Verdict {
     match target {
         Target::Btrfs {
             device,
             config,
             mount_options,
-        } => btrfs(device, mount_options.as_deref(), config),
-        Target::Zfs(config) => zfs(config),
+        } => btrfs::check(device, mount_options.as_deref(), config, lists, host),
+        Target::Zfs(config) => zfs::check(config, lists, host),
     }
 }
 
-fn btrfs(device: &Path, mount_options: Option<&str>, cfg: &plan::Config) -> Verdict {
-    let mut v = Verdict {
-        title: format!(
-            "btrfs {}: root {} from {}",
-            device.display(),
-            cfg.root,
-            match &cfg.source {
-                Source::Blank(b) => format!("the blank {b}"),
-                Source::Empty => "an empty subvolume (--empty)".into(),
-            }
-        ),
-        ..Verdict::default()
+/// The persisted paths, the key files and the persistent copies, from the options and the
+/// configuration; every path absolute.
+pub fn lists(target: &Target, opts: &Options) -> Result<Lists> {
+    let mut l = Lists {
+        persist_dir: "/persist".into(),
+        archived: match target {
+            Target::Btrfs { config, .. } => config.archive.is_some(),
+            Target::Zfs(c) => c.archive.is_some(),
+        },
+        ..Lists::default()
     };
-    if let Err(e) = btrfs_inner(device, mount_options, cfg, &mut v) {
-        v.problems.push(e.message);
+    for p in &opts.persisted {
+        l.persisted.push(absolute("--persisted", p)?);
     }
-    v
+    for file in &opts.persisted_from {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::usage(format!("--persisted-from {}: {e}", file.display())))?;
+        let what = format!("--persisted-from {}:", file.display());
+        for p in config::parse_persisted_file(file, &text)? {
+            l.persisted.push(absolute(&what, &p)?);
+        }
+    }
+    if let Some(c) = &opts.config {
+        let what = |member: &str| format!("the configuration's \"{member}\":");
+        for p in &c.persisted {
+            l.persisted
+                .push(absolute(&what("persisted"), Path::new(p))?);
+        }
+        for s in &c.persistence {
+            let path = absolute(&what("persistence"), Path::new(&s.path))?;
+            let stored = absolute(&what("persistence"), Path::new(&s.stored))?;
+            l.persisted.push(path.clone());
+            l.persistence.push((path, stored));
+        }
+        for p in &c.must_persist {
+            l.must_persist
+                .push(absolute(&what("must_persist"), Path::new(p))?);
+        }
+        if let Some(d) = &c.persist_dir {
+            l.persist_dir = absolute(&what("persist_dir"), Path::new(d))?
+                .display()
+                .to_string();
+        }
+    }
+    Ok(l)
 }
 
-fn btrfs_inner(
-    device: &Path,
-    mount_options: Option<&str>,
-    cfg: &plan::Config,
-    v: &mut Verdict,
-) -> Result<()> {
-    probe::require_btrfs(device)?;
-    let top = TopMount::mount(device, mount_options, true)?;
-    let mut facts = inspect::inspect(&top, cfg, crate::time::unix_now())?;
-    let staging = cfg.staging();
-    let mut kept = Vec::new();
-    for m in std::mem::take(&mut facts.mounts) {
-        match Name::parse("mount", &m.fs_path) {
-            Ok(p) if p == cfg.root => v.notes.push(format!(
-                "the root {} is mounted at {} (as expected on a running system: the rollback runs before it is mounted)",
-                cfg.root, m.mountpoint
-            )),
-            Ok(p) if p.is_within(&cfg.root) => v.problems.push(format!(
-                "{p} is mounted at {} but lies inside the root {}: the next boot deletes it with the root; move it out of the root (e.g. a top-level subvolume) if it must persist",
-                m.mountpoint, cfg.root
-            )),
-            Ok(p) if p.is_within(&staging) => kept.push(m),
+/// An absolute path without `.`, repeated or trailing slashes; `..` is refused.
+fn absolute(what: &str, p: &Path) -> Result<PathBuf> {
+    if !p.is_absolute() {
+        return Err(Error::usage(format!(
+            "{what} {}: give an absolute path such as /var/lib/foo",
+            p.display()
+        )));
+    }
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                return Err(Error::usage(format!(
+                    "{what} {}: `..` is not allowed; give the path itself",
+                    p.display()
+                )))
+            }
             _ => {}
         }
     }
-    facts.mounts = kept;
-    live_root(&top, cfg, v);
-    match plan::plan(cfg, &facts) {
-        Ok(p) => {
-            v.notes.append(&mut p.notes.clone());
-            v.warnings.extend(p.warnings.iter().cloned());
-            for l in &p.left_alone {
-                v.notes
-                    .push(format!("left alone in the archive directory: {l}"));
-            }
-            let min_free = cfg
-                .min_free
-                .unwrap_or_else(|| plan::default_min_free(facts.space.total));
-            if cfg.archive.is_none()
-                && (facts.space.metadata < min_free || facts.space.data < min_free)
-            {
-                v.warnings.push(format!(
-                    "only {} MiB free for data and {} MiB for metadata (under --min-free-space {} MiB): deleting the root may fail",
-                    facts.space.data >> 20,
-                    facts.space.metadata >> 20,
-                    min_free >> 20
-                ));
-            }
-            v.plan = p.to_string();
-        }
-        Err(e) => v.problems.push(e.message),
-    }
-    top.unmount()?;
-    Ok(())
+    Ok(out)
 }
 
-/// `/` must be the configured root when `/` is on this filesystem.
-fn live_root(top: &TopMount, cfg: &plan::Config, v: &mut Verdict) {
-    let mounts = mountinfo::read();
-    let Some(ours) = mounts.iter().find(|m| m.mount_point == top.path()) else {
-        return;
-    };
-    let Some(slash) = mountinfo::mount_of(&mounts, Path::new("/")) else {
-        return;
-    };
-    let root_path = Path::new("/").join(cfg.root.to_path());
-    if slash.dev != ours.dev {
-        v.notes.push(format!(
-            "/ is not on this filesystem ({} {}): checking a disk this system does not run from",
-            slash.fstype, slash.source
-        ));
-    } else if slash.fs_root != root_path {
-        v.problems.push(format!(
-            "/ is mounted from {} of this filesystem, not from the root {}: the next boot would not reset /; fix --subvolume",
-            slash.fs_root.display(),
-            cfg.root
-        ));
+/// An overlay mounted on the root (NixOS's `system.etc.overlay`): what is written there goes to
+/// its upper directory, which is not looked into (it may lie on the root).
+fn overlay_note(m: &crate::mountinfo::Mount) -> Option<String> {
+    if m.fstype != "overlay" {
+        return None;
     }
+    let upper = m
+        .super_options
+        .split(',')
+        .find(|o| o.starts_with("upperdir="))
+        .unwrap_or("no upperdir");
+    Some(format!(
+        "{} is an overlay ({upper}): what is written there was not looked into; if its upper directory is on the root, persist what must survive in it",
+        m.mount_point.display()
+    ))
 }
 
-fn zfs(c: &crate::zfs::Config) -> Verdict {
-    let mut v = Verdict {
-        title: format!("zfs {} from {}", c.dataset, c.dataset.at(&c.snapshot)),
-        ..Verdict::default()
-    };
-    if let Err(e) = zfs_inner(c, &mut v) {
-        v.problems.push(e.message);
-    }
-    v
+/// Opens a directory to read a root beneath it.
+pub fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::{open, Mode, OFlags};
+    open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
-/// The ZFS engine's own inspection and plan, with the root taken as unmounted.
-fn zfs_inner(c: &crate::zfs::Config, v: &mut Verdict) -> Result<()> {
-    use crate::zfs::{cmd::Tools, inspect, plan};
-    let tools = Tools::locate(c.zfs_command.as_deref(), std::env::var_os("PATH"))?;
-    let pool = c.dataset.pool();
-    if !inspect::pool_imported(&tools, pool)? {
-        return Err(Error::runtime(format!(
-            "pool {pool} is not imported here, so it cannot be checked (at boot, --import imports it)"
-        )));
-    }
-    let mut facts = inspect::gather(&tools, c, crate::time::unix_now())?;
-    let root = c.dataset.to_string();
-    if let Some(ds) = facts.pool.datasets.get_mut(&root) {
-        if ds.mounted {
-            v.notes.push(format!(
-                "{root} is mounted (as expected on a running system: the rollback runs before it is mounted)"
-            ));
-            ds.mounted = false;
-        }
-    }
-    let p = plan::plan(c, &facts)?;
-    v.notes.extend(p.notes.iter().cloned());
-    v.warnings.extend(p.warnings.iter().cloned());
-    for l in &p.left_alone {
-        v.notes
-            .push(format!("left alone in the archive parent: {l}"));
-    }
-    v.plan = p.to_string();
-    Ok(())
-}
+#[cfg(test)]
+mod tests;
