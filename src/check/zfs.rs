@@ -1,6 +1,6 @@
 //! ZFS: the engine's own inspection and plan (`zfs::inspect`, `zfs::plan`), with the root taken
 //! as unmounted for the same reason as on Btrfs; the engine warns about the newer snapshots
-//! `zfs rollback -r` would destroy.
+//! `zfs rollback -r` would destroy, and this check about a blank snapshot without a `zfs hold`.
 //!
 //! What must not be lost is looked for where the root dataset is mounted (on `/` on the system
 //! it runs); the other filesystems mounted on it (child datasets, bind mounts) survive. What a
@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::mountinfo::{self, Mount};
 use std::path::Path;
+
+/// The tag `check` suggests for the hold.
+pub const HOLD_TAG: &str = "blankroot";
 
 pub fn check(c: &crate::zfs::Config, lists: &Lists, host: &Host) -> Verdict {
     let mut v = Verdict {
@@ -53,6 +56,17 @@ fn inner(c: &crate::zfs::Config, lists: &Lists, host: &Host, v: &mut Verdict) ->
             .push(format!("left alone in the archive parent: {l}"));
     }
     v.plan = p.to_string();
+    let blank = facts
+        .pool
+        .get(&root)
+        .and_then(|ds| ds.snaps().iter().find(|s| s.name == c.snapshot));
+    if blank.is_some_and(|s| !s.held) {
+        let full = c.dataset.at(&c.snapshot);
+        v.warnings.push(format!(
+            "the blank snapshot {full} has no hold: a stray `zfs destroy` (of it, or -r of the dataset) would take it and every later rollback would refuse; add one: `zfs hold {HOLD_TAG} {}`",
+            persist::sh_word(full.to_string().as_ref())
+        ));
+    }
     match view(&host.mounts(), &root, lists, v) {
         Some(view) => v.losses = persist::findings(&view, lists),
         None => v.notes.push(format!(
