@@ -5,12 +5,14 @@
 //!   is, on a running system, and the rollback runs before it is mounted), and where the root's
 //!   content can be read;
 //! - `persist`: what must not be lost (the NixOS manual's necessary state, Secure Boot and host
-//!   keys, the configuration's key files, persisted paths whose data is still only on the root);
+//!   keys, the configuration's key files), and `copies`: persisted paths whose data is still
+//!   only on the root;
 //! - `tree`: reading the root as the booted system sees it, symlinks resolved inside it.
 //!
 //! Those findings are warnings (exit 0), or problems with `--strict` (exit 1).
 
 mod btrfs;
+mod copies;
 pub mod persist;
 pub mod tree;
 mod zfs;
