@@ -69,6 +69,11 @@ impl Checked<'_> {
         probe::require_btrfs(self.device)?;
         let top = TopMount::mount(self.device, self.mount_options, true)?;
         let mut facts = inspect::inspect(&top, cfg, crate::time::unix_now())?;
+        if let Some(req) = crate::btrfs::skip::pending(&top)? {
+            if req.root == cfg.root.to_string() {
+                v.notes.push(skip_note(&req.requested_at));
+            }
+        }
         let staging = cfg.staging();
         let mut kept = Vec::new();
         for m in std::mem::take(&mut facts.mounts) {
@@ -201,4 +206,11 @@ fn live_root(mounts: &[Mount], top: &TopMount, cfg: &plan::Config, v: &mut Verdi
             cfg.root
         ));
     }
+}
+
+/// The note for a pending skip-next-boot request (both engines).
+pub(super) fn skip_note(requested_at: &str) -> String {
+    format!(
+        "a skip-next-boot request (made {requested_at}) is pending: the next boot leaves the root as it is, once (`blankroot skip-next-boot --cancel` withdraws it)"
+    )
 }

@@ -40,6 +40,13 @@ fn inner(c: &crate::zfs::Config, lists: &Lists, host: &Host, v: &mut Verdict) ->
     }
     let mut facts = inspect::gather(&tools, c, crate::time::unix_now())?;
     let root = c.dataset.to_string();
+    let requested = facts
+        .pool
+        .get(&root)
+        .and_then(|ds| ds.local.get(crate::zfs::skip::PROPERTY));
+    if let Some(when) = requested {
+        v.notes.push(super::btrfs::skip_note(when));
+    }
     if let Some(ds) = facts.pool.datasets.get_mut(&root) {
         if ds.mounted {
             v.notes.push(format!(
