@@ -173,12 +173,59 @@ else
       jq -r ".scripts.$s" "$tmp/eval.json" >"$tmp/$s.sh"
       if sh -n "$tmp/$s.sh"; then pass "postResumeCommands ($s) parse with sh -n"; else fail "sh -n $s"; fi
     done
-    { echo '#!/usr/bin/env bash'; echo 'set -o errexit -o nounset -o pipefail'; jq -r .scripts.preSwitch "$tmp/eval.json"; } >"$tmp/pre.sh"
-    if command -v shellcheck >/dev/null; then
-      if shellcheck "$tmp/pre.sh"; then pass "preSwitchChecks fragment passes shellcheck"; else fail "shellcheck on the preSwitchChecks fragment"; fi
-    else
-      skip "shellcheck of the preSwitchChecks fragment (no shellcheck)"
-    fi
+    for mode in preSwitch preSwitchEnforce; do
+      { echo '#!/usr/bin/env bash'; echo 'set -o errexit -o nounset -o pipefail'; jq -r ".scripts.$mode" "$tmp/eval.json"; } >"$tmp/pre.sh"
+      if command -v shellcheck >/dev/null; then
+        if shellcheck "$tmp/pre.sh"; then pass "preSwitchChecks fragment ($mode) passes shellcheck"; else fail "shellcheck on the preSwitchChecks fragment ($mode)"; fi
+      else
+        skip "shellcheck of the preSwitchChecks fragment (no shellcheck)"
+      fi
+    done
+
+    # The pre-switch fragment run as nixpkgs runs it (pre-switch-check.nix: `if ! ( FRAGMENT )
+    # >&2; then ... exit 1` in a writeShellApplication script given the new toplevel and the
+    # action), with a stand-in blankroot that records its arguments: which command line, and
+    # which outcome, for warn and enforce.
+    pre_switch_case() { # NAME SCRIPT ACTION TOPLEVEL STUB_RC WANT_RC WANT_ARGS
+      local name=$1 script=$2 action=$3 toplevel=$4 stub_rc=$5 want_rc=$6 want_args=$7 rc=0 got
+      rm -f "$tmp/stub.args"
+      STUB_RC=$stub_rc bash "$script" "$toplevel" "$action" >"$tmp/pre.out" 2>&1 || rc=$?
+      got=$(cat "$tmp/stub.args" 2>/dev/null || echo "(not run)")
+      if [ "$rc" = "$want_rc" ] && [ "$got" = "$want_args" ]; then
+        pass "pre-switch check, $name: exit $rc, blankroot $got"
+      else
+        fail "pre-switch check, $name: exit $rc (want $want_rc), blankroot $got (want $want_args): $(cat "$tmp/pre.out")"
+      fi
+    }
+    cat >"$tmp/stub-blankroot" <<'STUB'
+#!/usr/bin/env bash
+printf '%s\n' "$*" >"$STUB_ARGS"
+exit "${STUB_RC:-0}"
+STUB
+    chmod +x "$tmp/stub-blankroot"
+    export STUB_ARGS="$tmp/stub.args"
+    store_bin=$(jq -r .bin "$tmp/eval.json")
+    for mode in preSwitch preSwitchEnforce; do
+      {
+        echo '#!/usr/bin/env bash'
+        echo 'set -o errexit -o nounset -o pipefail'
+        echo 'if ! ('
+        jq -r ".scripts.$mode" "$tmp/eval.json" | sed "s|$store_bin|$tmp/stub-blankroot|g"
+        echo ') >&2; then echo "Pre-switch check failed" >&2; exit 1; fi'
+      } >"$tmp/$mode.sh"
+    done
+    mkdir -p "$tmp/new-system/etc/blankroot" "$tmp/old-system/etc"
+    echo '{"args": []}' >"$tmp/new-system/etc/blankroot/config.json"
+    new_cfg="check --config $tmp/new-system/etc/blankroot/config.json"
+    pre_switch_case "warn, switch, ok" "$tmp/preSwitch.sh" switch "$tmp/new-system" 0 0 "$new_cfg"
+    pre_switch_case "warn, boot, findings" "$tmp/preSwitch.sh" boot "$tmp/new-system" 1 0 "$new_cfg"
+    pre_switch_case "warn, test: not run" "$tmp/preSwitch.sh" test "$tmp/new-system" 1 0 "(not run)"
+    pre_switch_case "warn, no config.json in the new system" "$tmp/preSwitch.sh" switch "$tmp/old-system" 0 0 "(not run)"
+    pre_switch_case "enforce, switch, ok" "$tmp/preSwitchEnforce.sh" switch "$tmp/new-system" 0 0 "$new_cfg --strict"
+    pre_switch_case "enforce, boot, findings: refused" "$tmp/preSwitchEnforce.sh" boot "$tmp/new-system" 1 1 "$new_cfg --strict"
+    pre_switch_case "enforce, check, findings: refused" "$tmp/preSwitchEnforce.sh" check "$tmp/new-system" 1 1 "$new_cfg --strict"
+    pre_switch_case "enforce, dry-activate: not run" "$tmp/preSwitchEnforce.sh" dry-activate "$tmp/new-system" 1 0 "(not run)"
+    pre_switch_case "enforce, no config.json in the new system: refused" "$tmp/preSwitchEnforce.sh" switch "$tmp/old-system" 0 1 "(not run)"
 
     # The VM tests' scripts: valid Python that passes pyflakes the way the nixpkgs test driver
     # lints them (node names and driver functions as builtins).
