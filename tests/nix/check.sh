@@ -227,22 +227,53 @@ STUB
     pre_switch_case "enforce, dry-activate: not run" "$tmp/preSwitchEnforce.sh" dry-activate "$tmp/new-system" 1 0 "(not run)"
     pre_switch_case "enforce, no config.json in the new system: refused" "$tmp/preSwitchEnforce.sh" switch "$tmp/old-system" 0 1 "(not run)"
 
-    # The VM tests' scripts: valid Python that passes pyflakes the way the nixpkgs test driver
-    # lints them (node names and driver functions as builtins).
+    # The VM tests' scripts, as the nixpkgs test driver checks them before booting anything:
+    # valid Python; pyflakes with the driver's names as builtins; mypy --no-implicit-optional
+    # with type information prepended (tests/nix/vm-driver-types.py, then `NODE: QemuMachine` for
+    # each node, as the driver's test-script-prepend.py); ruff (the driver's lint since nixpkgs
+    # PR #509615; its default rules here). Each tool runs where it is installed.
+    have() { python3 -m "$1" --version >/dev/null 2>&1; }
+    vm_builtins=machine,start_all,subtest,machines,driver,log,retry,join_all,polling_condition,serial_stdout_on,serial_stdout_off,Machine
     if nix-instantiate --store dummy:// --eval --strict --json tests/nix/vm-scripts.nix --arg lib "$lib_expr" >"$tmp/vm.json" 2>"$tmp/vm.err"; then
       for t in $(jq -r 'keys[]' "$tmp/vm.json"); do
-        jq -r --arg t "$t" '.[$t]' "$tmp/vm.json" >"$tmp/vm-$t.py"
+        jq -r --arg t "$t" '.[$t].script' "$tmp/vm.json" >"$tmp/vm-$t.py"
+        nodes=$(jq -r --arg t "$t" '.[$t].nodes | join(",")' "$tmp/vm.json")
         if ! python3 -c 'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")' "$tmp/vm-$t.py"; then
           fail "vm-tests/$t.nix: the testScript is not valid Python"
-        elif python3 -m pyflakes --version >/dev/null 2>&1; then
-          if PYFLAKES_BUILTINS=machine,start_all,subtest,machines,driver,log,retry,join_all,polling_condition,serial_stdout_on,serial_stdout_off,Machine \
-            python3 -m pyflakes "$tmp/vm-$t.py"; then
-            pass "vm-tests/$t.nix: testScript compiles and passes pyflakes"
+          continue
+        fi
+        checked="compiles" ok=1
+        if have pyflakes; then
+          if PYFLAKES_BUILTINS="$vm_builtins,$nodes" python3 -m pyflakes "$tmp/vm-$t.py"; then
+            checked="$checked, pyflakes"
           else
             fail "vm-tests/$t.nix: pyflakes"
+            ok=0
           fi
-        else
-          pass "vm-tests/$t.nix: testScript compiles (pyflakes not installed: not linted)"
+        fi
+        if have mypy; then
+          {
+            cat tests/nix/vm-driver-types.py
+            jq -r --arg t "$t" '.[$t].nodes[] | "\(.): QemuMachine"' "$tmp/vm.json"
+            cat "$tmp/vm-$t.py"
+          } >"$tmp/typed-$t.py"
+          if python3 -m mypy --no-implicit-optional --no-error-summary --cache-dir "$tmp/mypy-cache" "$tmp/typed-$t.py"; then
+            checked="$checked, mypy"
+          else
+            fail "vm-tests/$t.nix: mypy"
+            ok=0
+          fi
+        fi
+        if have ruff; then
+          if python3 -m ruff check --quiet --no-cache --config "builtins = [$(echo "$vm_builtins,$nodes" | sed 's/[^,]*/"&"/g')]" "$tmp/vm-$t.py"; then
+            checked="$checked, ruff"
+          else
+            fail "vm-tests/$t.nix: ruff"
+            ok=0
+          fi
+        fi
+        if [ "$ok" = 1 ]; then
+          pass "vm-tests/$t.nix: testScript $checked$(have pyflakes && have mypy && have ruff || echo " (of pyflakes, mypy and ruff only those installed ran)")"
         fi
       done
     else
