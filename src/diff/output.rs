@@ -443,6 +443,7 @@ mod tests {
             what: Whats::default(),
             target: None,
             subvolume: false,
+            perms: None,
         };
         let mut d = Diff::default();
         d.entries.push(entry(b"", Change::Modified, Kind::Dir, 0));
