@@ -408,7 +408,11 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
         w.compare(&live_fd, Some(blank))
     };
     diff.notes.extend(notes);
+    let system = opts
+        .system
+        .then(|| super::suggest::system::read(rustix::fd::AsFd::as_fd(&live_fd)));
     Ok(Outcome {
+        system,
         diff,
         title: format!(
             "zfs {dataset} (mounted at {}) against @{snapshot}",
