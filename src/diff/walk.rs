@@ -465,7 +465,7 @@ impl<'a> Walker<'a> {
             && inner.left_out == 0
             && (inner.listed > 0 || pushed)
         {
-            self.diff.whole.push((rel, l.map(|m| m.perms())));
+            self.diff.add_whole(rel, l.map(|m| m.perms()));
         }
         Count {
             listed: inner.listed + u64::from(pushed),

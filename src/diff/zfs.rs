@@ -298,8 +298,9 @@ pub fn normalise(lines: &[Line], filter: &Filter, live: Option<&rustix::fd::Owne
         })
         .map(|e| (e.path.clone(), e.perms))
         .collect();
-    d.whole.extend(sub_whole);
-    d.sort();
+    for (p, perms) in sub_whole {
+        d.add_whole(p, perms);
+    }
     d
 }
 

@@ -15,7 +15,6 @@
 
 use super::super::model::{path_order, Change, Diff, Entry, Kind, Perms, Whats};
 use super::system::UnitDir;
-use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -77,23 +76,26 @@ fn shared(rel: &Path) -> bool {
     SHARED.iter().any(|s| rel == Path::new(s))
 }
 
-/// The unit whose directory covers `rel` most closely (the first by name among equals).
-fn unit_of<'a>(rel: &Path, dirs: &'a [UnitDir]) -> Option<&'a UnitDir> {
-    let mut best: Option<&UnitDir> = None;
-    for d in dirs.iter().filter(|d| rel.starts_with(&d.path)) {
-        let deeper = best.is_none_or(|b| {
-            d.path.components().count() > b.path.components().count()
-                || (d.path.components().count() == b.path.components().count() && d.unit < b.unit)
-        });
-        if deeper {
-            best = Some(d);
-        }
+/// The units' directories, sorted by path then unit (as `System::unit_dirs`).
+pub struct Units<'a>(&'a [UnitDir]);
+
+impl<'a> Units<'a> {
+    pub fn new(sorted: &'a [UnitDir]) -> Units<'a> {
+        Units(sorted)
     }
-    best
+
+    /// The unit whose directory covers `rel` most closely (the deepest of its ancestors; the
+    /// first unit by name there).
+    fn of(&self, rel: &Path) -> Option<&'a UnitDir> {
+        rel.ancestors().find_map(|a| {
+            let at = self.0.partition_point(|d| d.path.as_path() < a);
+            self.0.get(at).filter(|d| d.path == a)
+        })
+    }
 }
 
-pub fn owner(rel: &Path, is_dir: bool, dirs: &[UnitDir]) -> Owner {
-    if let Some(d) = unit_of(rel, dirs) {
+pub fn owner(rel: &Path, is_dir: bool, units: &Units) -> Owner {
+    if let Some(d) = units.of(rel) {
         return Owner::Unit(d.unit.clone());
     }
     let mut top = PathBuf::new();
@@ -110,7 +112,7 @@ pub fn owner(rel: &Path, is_dir: bool, dirs: &[UnitDir]) -> Owner {
 }
 
 /// Why a lost path is never suggested (whatever its type), if it is not.
-fn never(rel: &Path, dirs: &[UnitDir], persist: &Path) -> Option<String> {
+fn never(rel: &Path, units: &Units, persist: &Path) -> Option<String> {
     let under = |p: &str| rel.starts_with(p);
     if under("nix") {
         return Some("the Nix store: it must be a filesystem of its own".into());
@@ -121,7 +123,7 @@ fn never(rel: &Path, dirs: &[UnitDir], persist: &Path) -> Option<String> {
     if under("var/cache") || rel.components().any(|c| c.as_os_str() == ".cache") {
         return Some("cache".into());
     }
-    if let Some(d) = unit_of(rel, dirs) {
+    if let Some(d) = units.of(rel) {
         if d.setting == super::system::Setting::Cache {
             return Some(format!("cache of {}", d.unit));
         }
@@ -161,13 +163,20 @@ fn not_a_file(e: &Entry) -> String {
 
 /// The suggestion for a diff. `persist`: the persistent directory, relative to the root.
 pub fn plan(d: &Diff, dirs: &[UnitDir], persist: &Path) -> Plan {
-    let whole: HashSet<&Path> = d.whole.iter().map(|w| w.0.as_path()).collect();
+    let units = Units::new(dirs);
+    // Lookups in sorted lists (not hash maps: the binary stays small).
+    let entry_at = |p: &Path| {
+        d.entries
+            .binary_search_by(|e| path_order(&e.path, p))
+            .ok()
+            .map(|i| &d.entries[i])
+    };
+    let whole = |p: &Path| d.whole.binary_search_by(|w| path_order(&w.0, p)).is_ok();
     // A directory lost whole that the blank has unchanged has no entry: it is decided too.
-    let listed: HashSet<&Path> = d.entries.iter().map(|e| e.path.as_path()).collect();
     let unlisted: Vec<Entry> = d
         .whole
         .iter()
-        .filter(|(p, _)| !listed.contains(p.as_path()))
+        .filter(|(p, _)| entry_at(p).is_none())
         .map(|(path, perms)| Entry {
             path: path.clone(),
             // In the blank, not created: it comes back at boot.
@@ -181,14 +190,18 @@ pub fn plan(d: &Diff, dirs: &[UnitDir], persist: &Path) -> Plan {
             perms: *perms,
         })
         .collect();
-    let mut lost: Vec<&Entry> = d
-        .entries
-        .iter()
-        .chain(&unlisted)
-        .filter(|e| e.change != Change::Deleted && !e.path.as_os_str().is_empty())
-        .collect();
-    lost.sort_by(|a, b| path_order(&a.path, &b.path));
-    let by_path: HashMap<&Path, &Entry> = lost.iter().map(|e| (e.path.as_path(), *e)).collect();
+    // Both lists are in path order: merged.
+    let mut lost: Vec<&Entry> = Vec::with_capacity(d.entries.len() + unlisted.len());
+    let (mut a, mut b) = (d.entries.iter().peekable(), unlisted.iter().peekable());
+    while let Some(e) = match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if path_order(&y.path, &x.path).is_lt() => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    } {
+        if e.change != Change::Deleted && !e.path.as_os_str().is_empty() {
+            lost.push(e);
+        }
+    }
     let mut out = Plan::default();
     // The subtree already decided (suggested or left out whole).
     let mut done: Option<&Path> = None;
@@ -198,7 +211,7 @@ pub fn plan(d: &Diff, dirs: &[UnitDir], persist: &Path) -> Plan {
             continue;
         }
         done = None;
-        if let Some(why) = never(rel, dirs, persist) {
+        if let Some(why) = never(rel, &units, persist) {
             out.left_out.push((rel.to_path_buf(), why));
             done = Some(rel);
             continue;
@@ -214,15 +227,19 @@ pub fn plan(d: &Diff, dirs: &[UnitDir], persist: &Path) -> Plan {
             path: rel.to_path_buf(),
             perms: e.perms,
             parent,
-            owner: owner(rel, e.kind == Kind::Dir, dirs),
+            owner: owner(rel, e.kind == Kind::Dir, &units),
         };
         match e.kind {
             Kind::Dir => {
-                let inside = lost[i + 1..].iter().take_while(|x| x.path.starts_with(rel));
-                let clean = inside
-                    .clone()
-                    .all(|x| never(&x.path, dirs, persist).is_none());
-                if !shared(rel) && whole.contains(rel) && clean {
+                // Nothing inside to leave out (looked at for candidates only: an entry is looked
+                // at again for each candidate above it, and candidates are rarely nested).
+                let clean = || {
+                    lost[i + 1..]
+                        .iter()
+                        .take_while(|x| x.path.starts_with(rel))
+                        .all(|x| never(&x.path, &units, persist).is_none())
+                };
+                if !shared(rel) && whole(rel) && clean() {
                     if writable {
                         out.directories.push(item(None));
                     } else {
@@ -236,7 +253,7 @@ pub fn plan(d: &Diff, dirs: &[UnitDir], persist: &Path) -> Plan {
                 // whoever persists the file: then its owner and mode must be said.
                 let parent = rel
                     .parent()
-                    .and_then(|p| by_path.get(p))
+                    .and_then(entry_at)
                     .filter(|p| p.change == Change::Created)
                     .and_then(|p| p.perms)
                     .filter(|p| (p.uid, p.gid, p.mode) != (0, 0, 0o755));
@@ -303,7 +320,8 @@ mod tests {
             dir("b.service", "var/lib/a/deeper", Setting::State),
             dir("c.service", "var/lib/a/deeper", Setting::State),
         ];
-        let o = |p: &str, is_dir| owner(Path::new(p), is_dir, &dirs);
+        let units = Units::new(&dirs);
+        let o = |p: &str, is_dir| owner(Path::new(p), is_dir, &units);
         assert_eq!(o("var/lib/a/x", false), Owner::Unit("a.service".into()));
         assert_eq!(
             o("var/lib/a/deeper/x", false),
@@ -385,7 +403,7 @@ mod tests {
             "var/log/journal",
             "var/tmp",
         ] {
-            d.whole.push((w.into(), None));
+            d.add_whole(w.into(), None);
         }
         d.sort();
         let dirs = [dir("foo.service", "var/lib/foo/cache", Setting::Cache)];
@@ -451,7 +469,7 @@ mod tests {
             gid: 4,
             mode: 0o2750,
         };
-        d.whole.push(("var/log".into(), Some(perms)));
+        d.add_whole("var/log".into(), Some(perms));
         d.sort();
         let p = plan(&d, &[], Path::new("persist"));
         assert_eq!(paths(&p.directories), ["var/log"]);
@@ -465,7 +483,7 @@ mod tests {
         for p in ["nix", "nix/store", "persist", "persist/x", "persistent"] {
             d.entries
                 .push(entry(p, Change::Created, Kind::Dir, (0, 0, 0o755)));
-            d.whole.push((p.into(), None));
+            d.add_whole(p.into(), None);
         }
         d.sort();
         let p = plan(&d, &[], Path::new("persist"));

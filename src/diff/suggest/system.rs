@@ -10,8 +10,7 @@
 //! `/nix/store`), and nothing outside the root is read.
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{openat2, Dir, FileType, Mode, OFlags, ResolveFlags};
-use std::collections::BTreeMap;
+use rustix::fs::{openat2, Dir, Mode, OFlags, ResolveFlags};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -63,36 +62,39 @@ pub struct UnitDir {
     pub setting: Setting,
 }
 
-/// What was read.
+/// What was read. (Plain lists, searched in place: no maps, the binary stays small.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct System {
-    pub users: BTreeMap<u32, String>,
-    pub groups: BTreeMap<u32, String>,
+    /// (uid, name) in the order of `/etc/passwd`.
+    pub users: Vec<(u32, String)>,
+    /// (gid, name) in the order of `/etc/group`.
+    pub groups: Vec<(u32, String)>,
     /// Sorted by path, then unit name.
     pub unit_dirs: Vec<UnitDir>,
     /// Unit files read.
     pub units: usize,
 }
 
+/// The first name with the id, else the number.
+fn name_of(list: &[(u32, String)], id: u32) -> String {
+    list.iter()
+        .find(|(i, _)| *i == id)
+        .map_or_else(|| id.to_string(), |(_, n)| n.clone())
+}
+
 impl System {
     pub fn user(&self, uid: u32) -> String {
-        self.users
-            .get(&uid)
-            .cloned()
-            .unwrap_or_else(|| uid.to_string())
+        name_of(&self.users, uid)
     }
 
     pub fn group(&self, gid: u32) -> String {
-        self.groups
-            .get(&gid)
-            .cloned()
-            .unwrap_or_else(|| gid.to_string())
+        name_of(&self.groups, gid)
     }
 }
 
-/// `name:x:ID:...` lines (`/etc/passwd`, `/etc/group`): ID -> the first name with it.
-pub fn parse_ids(text: &str) -> BTreeMap<u32, String> {
-    let mut out = BTreeMap::new();
+/// `name:x:ID:...` lines (`/etc/passwd`, `/etc/group`): (ID, name), in order.
+pub fn parse_ids(text: &str) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
     for line in text.lines() {
         let mut f = line.split(':');
         let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) else {
@@ -102,15 +104,16 @@ pub fn parse_ids(text: &str) -> BTreeMap<u32, String> {
             continue;
         }
         if let Ok(id) = id.trim().parse::<u32>() {
-            out.entry(id).or_insert_with(|| name.to_string());
+            out.push((id, name.to_string()));
         }
     }
     out
 }
 
-/// The `*Directory=` values of one unit, as its files set them one after the other.
+/// The `*Directory=` values of one unit (by `Setting`), as its files set them one after the
+/// other.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dirs(BTreeMap<Setting, Vec<String>>);
+pub struct Dirs([Vec<String>; 3]);
 
 impl Dirs {
     /// Applies one unit file (the unit itself, then each drop-in): in `[Service]`, each
@@ -146,7 +149,7 @@ impl Dirs {
             let Some(setting) = Setting::ALL.into_iter().find(|s| s.key() == key.trim()) else {
                 continue;
             };
-            let list = self.0.entry(setting).or_default();
+            let list = &mut self.0[setting as usize];
             let value = value.trim();
             if value.is_empty() {
                 list.clear();
@@ -174,7 +177,7 @@ impl Dirs {
     /// `var/lib/private/foo`, where it is with `DynamicUser=`.
     pub fn paths(&self, unit: &str) -> Vec<UnitDir> {
         let mut out = Vec::new();
-        for (setting, list) in &self.0 {
+        for (setting, list) in Setting::ALL.iter().zip(&self.0) {
             for d in list {
                 for base in [
                     setting.base().to_string(),
@@ -217,22 +220,22 @@ fn read_fd(fd: OwnedFd) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The names in a directory beneath `root`, sorted, with what the listing says they are.
-fn names_in(root: BorrowedFd<'_>, path: &Path) -> Vec<(String, FileType)> {
+/// The names in a directory beneath `root`, sorted.
+fn names_in(root: BorrowedFd<'_>, path: &Path) -> Vec<PathBuf> {
     let Some(fd) = open_in(root, path, true) else {
         return Vec::new();
     };
     let Ok(dir) = Dir::new(fd) else {
         return Vec::new();
     };
-    let mut out: Vec<(String, FileType)> = dir
+    let mut out: Vec<PathBuf> = dir
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            let name = e.file_name().to_str().ok()?.to_string();
-            (name != "." && name != "..").then_some((name, e.file_type()))
+            let name = e.file_name().to_str().ok()?;
+            (name != "." && name != "..").then(|| PathBuf::from(name))
         })
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort();
     out
 }
 
@@ -259,27 +262,29 @@ pub fn read(root: BorrowedFd<'_>) -> System {
         groups: ids("etc/group"),
         ..System::default()
     };
-    // Unit name -> its file; unit name -> drop-in name -> file (the first directory wins).
-    let mut units: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let mut dropins: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
+    // (unit name, its file) and (unit name, drop-in file, drop-in name): the first directory
+    // wins.
+    let mut units: Vec<(String, PathBuf)> = Vec::new();
+    let mut dropins: Vec<(String, PathBuf, PathBuf)> = Vec::new();
     for d in UNIT_DIRS {
-        for (name, kind) in names_in(root, Path::new(d)) {
-            if let Some(unit) = name.strip_suffix(".d") {
-                if unit.ends_with(".service") && kind != FileType::RegularFile {
-                    let at = Path::new(d).join(&name);
-                    for (conf, _) in names_in(root, &at) {
-                        if conf.ends_with(".conf") {
-                            let per_unit = dropins.entry(unit.to_string()).or_default();
-                            per_unit
-                                .entry(conf.clone())
-                                .or_insert_with(|| at.join(&conf));
-                        }
+        for name in names_in(root, Path::new(d)) {
+            let Some(name) = name.to_str().map(str::to_string) else {
+                continue;
+            };
+            if let Some(unit) = name.strip_suffix(".d").filter(|u| u.ends_with(".service")) {
+                let at = Path::new(d).join(&name);
+                for conf in names_in(root, &at) {
+                    let known = dropins.iter().any(|(u, _, c)| u == unit && *c == conf);
+                    if conf.extension().is_some_and(|e| e == "conf") && !known {
+                        dropins.push((unit.to_string(), at.join(&conf), conf));
                     }
                 }
-            } else if name.ends_with(".service") && units.len() < MAX_UNITS {
-                units
-                    .entry(name.clone())
-                    .or_insert_with(|| Path::new(d).join(&name));
+            } else if name.ends_with(".service")
+                && units.len() < MAX_UNITS
+                && !units.iter().any(|(u, _)| *u == name)
+            {
+                let path = Path::new(d).join(&name);
+                units.push((name, path));
             }
         }
     }
@@ -287,24 +292,35 @@ pub fn read(root: BorrowedFd<'_>) -> System {
         let Some(fd) = open_in(root, path, false) else {
             continue;
         };
-        if real_name(&fd).is_some_and(|real| real != *name && units.contains_key(&real)) {
+        if real_name(&fd).is_some_and(|real| real != *name && units.iter().any(|u| u.0 == real)) {
             continue;
         }
-        let mut dirs = Dirs::default();
         let Some(text) = read_fd(fd) else {
             continue;
         };
         sys.units += 1;
+        let mut dirs = Dirs::default();
         dirs.apply(&text);
-        for conf in dropins.get(name).into_iter().flat_map(|m| m.values()) {
-            if let Some(text) = read_in(root, conf) {
+        // Drop-ins in the order of their names, whatever directory each is in.
+        let mut confs: Vec<PathBuf> = dropins
+            .iter()
+            .filter(|(u, _, _)| u == name)
+            .map(|(_, _, c)| c.clone())
+            .collect();
+        confs.sort();
+        for conf in confs {
+            let file = dropins.iter().find(|(u, _, c)| u == name && *c == conf);
+            if let Some(text) = file.and_then(|(_, f, _)| read_in(root, f)) {
                 dirs.apply(&text);
             }
         }
-        sys.unit_dirs.extend(dirs.paths(name));
+        for u in dirs.paths(name) {
+            // In order, once (an insertion, not a sort).
+            if let Err(at) = sys.unit_dirs.binary_search(&u) {
+                sys.unit_dirs.insert(at, u);
+            }
+        }
     }
-    sys.unit_dirs.sort();
-    sys.unit_dirs.dedup();
     sys
 }
 
@@ -320,15 +336,19 @@ mod tests {
 
     #[test]
     fn account_names_by_id() {
-        let users = parse_ids(
-            "root:x:0:0:System administrator:/root:/bin/sh\n# comment:x:5\nfoo:x:991:990::/var/empty:/bin/false\ndup:x:991:1::/:/bin/sh\nbad:x:notanumber:1\n\nshort:x\n",
-        );
-        assert_eq!(
-            users.into_iter().collect::<Vec<_>>(),
-            [(0, "root".to_string()), (991, "foo".to_string())]
-        );
-        let groups = parse_ids("root:x:0:\nfoo:x:990:\nusers:x:100:alice,bob\n");
-        assert_eq!(groups.get(&100).map(String::as_str), Some("users"));
+        let sys = System {
+            users: parse_ids(
+                "root:x:0:0:System administrator:/root:/bin/sh\n# comment:x:5\nfoo:x:991:990::/var/empty:/bin/false\ndup:x:991:1::/:/bin/sh\nbad:x:notanumber:1\n\nshort:x\n",
+            ),
+            groups: parse_ids("root:x:0:\nfoo:x:990:\nusers:x:100:alice,bob\n"),
+            ..System::default()
+        };
+        assert_eq!(sys.users.len(), 3, "{:?}", sys.users);
+        assert_eq!(sys.user(0), "root");
+        assert_eq!(sys.user(991), "foo", "the first name with the id");
+        assert_eq!(sys.user(5), "5", "a comment is no account");
+        assert_eq!(sys.user(1000), "1000");
+        assert_eq!(sys.group(100), "users");
     }
 
     #[test]

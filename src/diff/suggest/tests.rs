@@ -79,7 +79,7 @@ fn known() -> (Diff, System) {
         "var/log",
         "var/log/journal",
     ] {
-        d.whole.push((w.into(), None));
+        d.add_whole(w.into(), None);
     }
     d.recreated = 12;
     d.sort();
