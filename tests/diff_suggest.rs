@@ -423,6 +423,10 @@ fn the_persistent_directory_and_what_does_not_go_together() {
             "blankroot: error: --suggest prints a Nix expression and --json the listing: give one of them\n",
         ),
         (
+            &["--suggest", "impermanence", "--include-nix-managed"][..],
+            "blankroot: error: --include-nix-managed lists what NixOS recreates at every boot, which --suggest leaves out: give one of them\n",
+        ),
+        (
             &["--persist-dir", "/p"][..],
             "blankroot: error: --persist-dir /p: only with --suggest impermanence|preservation\n",
         ),

@@ -388,6 +388,11 @@ fn suggest_dir(args: &Request) -> Result<Option<String>> {
             "--suggest prints a Nix expression and --json the listing: give one of them",
         ));
     }
+    if args.include_nix_managed {
+        return Err(Error::usage(
+            "--include-nix-managed lists what NixOS recreates at every boot, which --suggest leaves out: give one of them",
+        ));
+    }
     Ok(Some(
         match (&args.persist_dir, &args.configured_persist_dir) {
             (Some(p), _) => suggest::persist_dir("--persist-dir", p)?,

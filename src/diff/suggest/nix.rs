@@ -1,6 +1,7 @@
 //! The suggestion as one Nix expression (pure).
 //!
-//! The entry forms are the ones the two modules document:
+//! The entry forms are the ones the two modules document (read at impermanence 7b1d382,
+//! 2026-01, and preservation 93416f4, 2025-09):
 //! - impermanence (nix-community/impermanence, README.org, "directories" and "files"): a path
 //!   string, or `{ directory = ...; user = ...; group = ...; mode = ...; }` (applied when the
 //!   directory is created; the default is root, root, 0755), and
