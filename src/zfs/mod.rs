@@ -54,6 +54,7 @@
 //! mount by itself (`canmount=on` with a mountpoint path): a clone made in the initrd must not be
 //! mounted, and archives must not be mounted by `zfs mount -a`.
 
+pub mod archives;
 pub mod cmd;
 pub mod exec;
 pub mod inspect;
