@@ -59,6 +59,7 @@ pub mod cmd;
 pub mod exec;
 pub mod inspect;
 pub mod model;
+pub mod mount;
 pub mod name;
 pub mod plan;
 
