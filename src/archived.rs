@@ -47,10 +47,20 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// Puts the archives newest first: by the time in their names, then by name.
+    /// Puts the archives newest first: by the time in their names, then by name. (An insertion
+    /// sort: there are a few archives, and the binary's size budget has no room for one more
+    /// instance of the standard sort.)
     pub fn sort(&mut self) {
-        self.archives
-            .sort_by(|a, b| b.stamp.cmp(&a.stamp).then_with(|| b.name.cmp(&a.name)));
+        let key = |a: &Archived| (a.stamp, a.name.clone());
+        let mut sorted: Vec<Archived> = Vec::with_capacity(self.archives.len());
+        for a in self.archives.drain(..) {
+            let at = sorted
+                .iter()
+                .position(|s| key(s) < key(&a))
+                .unwrap_or(sorted.len());
+            sorted.insert(at, a);
+        }
+        self.archives = sorted;
     }
 
     /// The archive `latest` means: the newest.
@@ -100,20 +110,20 @@ impl Listing {
     }
 }
 
-/// `512 B`, `4.0 KiB`, `1.2 GiB`.
+/// `512 B`, `4.0 KiB`, `1.2 GiB`: one decimal, rounded to the nearest (integers only: float formatting
+/// would cost the static binary some 13 KB).
 pub fn size(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
+    while u + 1 < units.len() && bytes >> (10 * (u + 1)) > 0 {
         u += 1;
     }
     if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", units[u])
+        return format!("{bytes} B");
     }
+    // bytes < 1024^(u+1), so this is under 10 * 2^20: no overflow.
+    let tenths = ((bytes >> (10 * (u - 1))) * 10 + 512) >> 10;
+    format!("{}.{} {}", tenths / 10, tenths % 10, units[u])
 }
 
 /// `archives` or `restore` on a target without `--archive-dir`.
@@ -171,6 +181,8 @@ mod tests {
         assert_eq!(size(512), "512 B");
         assert_eq!(size(4096), "4.0 KiB");
         assert_eq!(size(1_288_490_189), "1.2 GiB");
+        assert_eq!(size(1023 << 20), "1023.0 MiB");
+        assert_eq!(size(u64::MAX), "16.0 EiB");
     }
 
     #[test]

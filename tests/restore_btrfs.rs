@@ -452,6 +452,23 @@ fn a_whole_directory_with_nested_subvolumes_and_the_default_destination() {
         fs::read_to_string(to.path().join("var/lib/machines/vm.raw")).unwrap(),
         "machine\n"
     );
+    // Into another subvolume of the same filesystem, mounted writable (`--to /persist`).
+    let m = f.img.mount();
+    let persist = m.path("persist");
+    restore(&f.img, &["--to", persist.to_str().unwrap(), "/var/lib/foo"]).ok();
+    assert_eq!(
+        fs::read_to_string(persist.join("var/lib/foo/sub/deep.txt")).unwrap(),
+        "deep\n"
+    );
+    assert_eq!(
+        fs::metadata(persist.join("var/lib/foo/data.db"))
+            .unwrap()
+            .ino(),
+        fs::metadata(persist.join("var/lib/foo/sub/same-inode"))
+            .unwrap()
+            .ino()
+    );
+    drop(m);
     // Without --to: into this machine's own / (a directory under /tmp that the archive has).
     let r = restore(&f.img, &[&format!("{}/restored-into-slash", f.live_dir)]);
     r.ok();

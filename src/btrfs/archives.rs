@@ -41,21 +41,23 @@ pub fn list(top: &TopMount, cfg: &Config, now: i64) -> Result<Listing> {
         let tree = &s.entry.tree;
         if let (Entry::Subvolume(_), Some(stamp)) = (&tree.entry, s.stamp) {
             let base = s.name.basename().to_string();
-            let mut nested: Vec<String> = tree
+            // Paths of the old root, sorted (as paths: the sort the binary has already).
+            let mut nested: Vec<std::path::PathBuf> = tree
                 .nested
                 .iter()
                 .filter(|n| n.name.is_within(&s.name))
                 .map(|n| {
                     let inside = &n.name.components()[s.name.components().len()..];
-                    let mut p = String::new();
-                    for c in inside {
-                        p.push('/');
-                        p.push_str(&c.to_string_lossy());
-                    }
-                    p
+                    std::iter::once(std::ffi::OsStr::new("/"))
+                        .chain(inside.iter().map(|c| c.as_os_str()))
+                        .collect()
                 })
                 .collect();
             nested.sort();
+            let nested = nested
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
             let size_bytes = match &sizes {
                 quota::Sizes::Known(map) => {
                     let parts: Option<Vec<u64>> =

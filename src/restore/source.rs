@@ -11,6 +11,7 @@ use rustix::fs::{fstat, openat2, readlinkat, Dir, FileType, Mode, OFlags, Resolv
 use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 const BENEATH: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_SYMLINKS)
@@ -164,18 +165,19 @@ pub fn lookup(root: &OwnedFd, w: &Wanted, archive: &str) -> Result<Found, String
     unreachable!("a PATH has at least one component")
 }
 
-/// The entries of a directory (without `.` and `..`), sorted by name.
+/// The entries of a directory (without `.` and `..`), sorted by name. (Sorted as paths: one
+/// component each, so in byte order, with the sort the binary has already.)
 pub fn entries(dir: &OwnedFd) -> rustix::io::Result<Vec<OsString>> {
-    let mut names = Vec::new();
+    let mut names: Vec<PathBuf> = Vec::new();
     for e in Dir::read_from(dir)? {
         let e = e?;
         let n = e.file_name().to_bytes();
         if n != b"." && n != b".." {
-            names.push(OsStr::from_bytes(n).to_owned());
+            names.push(OsStr::from_bytes(n).into());
         }
     }
     names.sort();
-    Ok(names)
+    Ok(names.into_iter().map(PathBuf::into_os_string).collect())
 }
 
 /// Calls `each(path, stat)` for `name` (in `dir`) and, for a directory, everything inside it,
