@@ -527,7 +527,18 @@ fn an_existing_destination_is_refused_without_force_and_nothing_is_written() {
         "nothing was written, not even the .pub"
     );
 
-    // With --force: files replaced, directories merged, what the archive lacks stays.
+    // With --force: files replaced, directories merged, what the archive lacks stays. The
+    // directory merged into has a default ACL: what is made in it must not keep what it
+    // inherits, only the archive's ACLs.
+    sh(
+        "setfacl",
+        &[
+            "-d",
+            "-m",
+            "u:999:rwx",
+            t.join("var/lib/foo").to_str().unwrap(),
+        ],
+    );
     let mut forced = vec!["--force"];
     forced.extend(args);
     restore(&f.img, &forced).ok();
@@ -544,6 +555,26 @@ fn an_existing_destination_is_refused_without_force_and_nothing_is_written() {
         "mine\n"
     );
     assert_eq!(fs::metadata(t.join("var/lib/foo")).unwrap().uid(), 1234);
+    let acl = |p: &str| {
+        sh(
+            "getfacl",
+            &["--omit-header", "--numeric", t.join(p).to_str().unwrap()],
+        )
+    };
+    assert!(
+        acl("var/lib/foo/data.db").contains("user:4321:rw-"),
+        "{}",
+        acl("var/lib/foo/data.db")
+    );
+    for p in ["var/lib/foo/data.db", "var/lib/foo/setuid"] {
+        assert!(!acl(p).contains("999"), "{p}: {}", acl(p));
+    }
+    // The merged directory itself now has the archive's ACLs: none.
+    assert!(
+        !acl("var/lib/foo").contains("999"),
+        "{}",
+        acl("var/lib/foo")
+    );
     assert_eq!(
         fs::metadata(t.join("var/lib/foo/data.db")).unwrap().ino(),
         fs::metadata(t.join("var/lib/foo/sub/same-inode"))
