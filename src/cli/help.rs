@@ -101,7 +101,9 @@ Each PATH is an absolute path as it was in the old root (/etc/ssh/ssh_host_ed255
 or under --to DIR. Type, mode, owner, timestamps, extended attributes and ACLs are kept;
 symlinks stay symlinks and are never followed; hard links within the copy stay linked;
 directories are copied whole, nested subvolumes included. An existing destination is refused
-unless --force. The archive is only ever read (a read-only mount).
+(nothing is copied) unless --force, which replaces files and copies into directories. The
+archive is only ever read (a read-only mount). What is restored into / is wiped again at the
+next boot unless it is persisted: restore it --to the persistent directory, or persist it.
 Exit 0 copied, 1 failed or partly copied (it says what was), 2 usage error."
     };
 }
