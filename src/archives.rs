@@ -7,7 +7,7 @@ use crate::btrfs::{self, mount::TopMount};
 use crate::error::Result;
 use crate::target::Target;
 use crate::time::rfc3339;
-use crate::{probe, zfs};
+use crate::zfs;
 use serde_json::json;
 use std::fmt::Write;
 
@@ -40,7 +40,6 @@ pub fn listing(target: &Target, now: i64) -> Result<Listing> {
             if config.archive.is_none() {
                 return Err(archive_mode_off());
             }
-            probe::require_btrfs(device)?;
             let top = TopMount::mount(device, mount_options.as_deref(), true)?;
             let listed = btrfs::archives::list(&top, config, now);
             top.unmount()?;

@@ -30,7 +30,6 @@ fn apply(target: &Target, cancel: bool, now: i64) -> Result<String> {
             config,
             mount_options,
         } => {
-            crate::probe::require_btrfs(device)?;
             let top = TopMount::mount(device, mount_options.as_deref(), false)?;
             let where_ = format!("the root {} (btrfs {})", config.root, device.display());
             if cancel {
@@ -80,7 +79,6 @@ pub fn pending(target: &Target) -> Result<Option<String>> {
             config,
             mount_options,
         } => {
-            crate::probe::require_btrfs(device)?;
             let top = TopMount::mount(device, mount_options.as_deref(), true)?;
             let req = crate::btrfs::skip::pending(&top)?;
             top.unmount()?;

@@ -29,7 +29,6 @@ pub fn rollback(
     dry_run: bool,
     now: i64,
 ) -> Result<Report> {
-    crate::probe::require_btrfs(device)?;
     let top = TopMount::mount(device, mount_options, dry_run)?;
     if let Some(req) = skip::pending(&top)? {
         if req.root == cfg.root.to_string() {

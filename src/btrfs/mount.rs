@@ -23,8 +23,10 @@ pub struct TopMount {
 }
 
 impl TopMount {
-    /// `options` (already checked: no `subvol=`/`subvolid=`) go after `subvolid=5`.
+    /// `options` (already checked: no `subvol=`/`subvolid=`) go after `subvolid=5`. The device is
+    /// probed first, so a device that is not btrfs gets a clear error rather than mount's.
     pub fn mount(device: &Path, options: Option<&str>, read_only: bool) -> Result<TopMount> {
+        crate::probe::require_btrfs(device)?;
         let data = match options {
             Some(o) => format!("subvolid=5,{o}"),
             None => "subvolid=5".to_string(),

@@ -19,7 +19,6 @@ use crate::error::Result;
 use crate::host::Host;
 use crate::mountinfo::{self, Mount};
 use crate::names::Name;
-use crate::probe;
 use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
 use std::path::Path;
 
@@ -66,7 +65,6 @@ struct Checked<'a> {
 impl Checked<'_> {
     fn run(&self, v: &mut Verdict) -> Result<()> {
         let cfg = self.cfg;
-        probe::require_btrfs(self.device)?;
         let top = TopMount::mount(self.device, self.mount_options, true)?;
         let mut facts = inspect::inspect(&top, cfg, crate::time::unix_now())?;
         if let Some(req) = crate::btrfs::skip::pending(&top)? {

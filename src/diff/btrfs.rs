@@ -11,7 +11,6 @@ use crate::btrfs::plan::Entry;
 use crate::error::{Error, Result};
 use crate::mountinfo;
 use crate::names::Name;
-use crate::probe;
 use rustix::fd::OwnedFd;
 use std::path::Path;
 
@@ -27,7 +26,6 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
     else {
         unreachable!("called for Btrfs targets")
     };
-    probe::require_btrfs(device)?;
     let top = TopMount::mount(device, mount_options.as_deref(), true)?;
     let root_fd = subvolume(&top, root, "root")?.ok_or_else(|| {
         Error::runtime(format!(

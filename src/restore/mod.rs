@@ -71,7 +71,6 @@ fn restore(target: &Target, req: &Request) -> Result<u8> {
             config,
             mount_options,
         } => {
-            crate::probe::require_btrfs(device)?;
             let top = TopMount::mount(device, mount_options.as_deref(), true)?;
             let listing = btrfs::archives::list(&top, config, now)?;
             let archive = listing.pick(&req.from)?;
