@@ -26,6 +26,8 @@ set -euo pipefail
 . "$BOOT_DIR/scenarios/raid1.sh"
 # shellcheck source=vm-tests/boot/scenarios/skip.sh
 . "$BOOT_DIR/scenarios/skip.sh"
+# shellcheck source=vm-tests/boot/scenarios/zfs-encrypted.sh
+. "$BOOT_DIR/scenarios/zfs-encrypted.sh"
 
 ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive missing-blank cmdline-skip btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive zfs-import zfs-encrypted zfs-encrypted-archive"
 
@@ -461,6 +463,8 @@ for s in "${SCENARIOS[@]}"; do
 	zfs | zfs-luks) scenario_zfs "$s" ;;
 	zfs-archive) scenario_zfs_archive ;;
 	zfs-import) scenario_zfs_import ;;
+	zfs-encrypted) scenario_zfs_encrypted ;;
+	zfs-encrypted-archive) scenario_zfs_encrypted_archive ;;
 	esac
 done
 
