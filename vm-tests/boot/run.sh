@@ -6,7 +6,7 @@
 #
 # Scenarios: unit-order btrfs-luks btrfs-archive missing-blank cmdline-skip static-binary
 #            btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive zfs-import
-#            zfs-encrypted zfs-encrypted-archive
+#            zfs-encrypted zfs-encrypted-archive; only when named: btrfs-restore
 # Environment: BLANKROOT_BOOT_CACHE (default /var/cache/blankroot-boot), BLANKROOT_BOOT_LOGS,
 # BLANKROOT_BOOT_WORK, BLANKROOT_BOOT_KEEP=1, BLANKROOT_BOOT_TIMEOUT (s per boot, default 180),
 # BLANKROOT_BOOT_DEADLINE (s; no boot starts later, default 2400),
@@ -28,8 +28,14 @@ set -euo pipefail
 . "$BOOT_DIR/scenarios/skip.sh"
 # shellcheck source=vm-tests/boot/scenarios/zfs-encrypted.sh
 . "$BOOT_DIR/scenarios/zfs-encrypted.sh"
+# shellcheck source=vm-tests/boot/scenarios/restore.sh
+. "$BOOT_DIR/scenarios/restore.sh"
 
 ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive missing-blank cmdline-skip btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive zfs-import zfs-encrypted zfs-encrypted-archive"
+# Run only when named: btrfs-restore needs `blankroot archives` and `restore` (issue 11), which
+# this branch's binary does not have yet; it is written against their contract. Move it into
+# ALL_SCENARIOS (after btrfs-archive) once the commands are in.
+EXTRA_SCENARIOS="btrfs-restore"
 
 usage() {
 	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
@@ -41,7 +47,8 @@ for a in "$@"; do
 	case $a in
 	-h | --help) usage ;;
 	*)
-		[[ " $ALL_SCENARIOS " == *" $a "* ]] || die "unknown scenario $a (known: $ALL_SCENARIOS)"
+		[[ " $ALL_SCENARIOS $EXTRA_SCENARIOS " == *" $a "* ]] ||
+			die "unknown scenario $a (known: $ALL_SCENARIOS $EXTRA_SCENARIOS)"
 		SCENARIOS+=("$a")
 		;;
 	esac
@@ -455,6 +462,7 @@ for s in "${SCENARIOS[@]}"; do
 		scenario_static_binary
 		;;
 	btrfs-archive) scenario_btrfs_archive ;;
+	btrfs-restore) scenario_btrfs_restore ;;
 	missing-blank) scenario_missing_blank ;;
 	cmdline-skip) scenario_cmdline_skip ;;
 	btrfs-raid1) scenario_btrfs_raid1 ;;
