@@ -27,16 +27,8 @@
             opt: opt // { declarations = map (d: { name = optionsDoc.relative d; }) opt.declarations; };
         }).optionsCommonMark;
 
-      vmTests = [
-        "btrfs"
-        "btrfs-luks"
-        "btrfs-archive"
-        "btrfs-missing-blank"
-        "zfs"
-        "zfs-luks"
-        "scripted-btrfs"
-        "scripted-zfs"
-      ];
+      # vm-tests/NAME.nix, each checks.<system>.vm-NAME.
+      vmTests = import ./vm-tests/list.nix;
     in
     {
       packages = forAllSystems (

@@ -1,11 +1,21 @@
 # The booted system: blankroot on PATH, the status check early in boot, the configuration the
-# `diff`/`check` commands read, and `blankroot check` before a switch.
+# `diff`/`check`/`archives`/`restore`/`skip-next-boot` commands read, and `blankroot check`
+# before a switch.
 #
-# system.preSwitchChecks: nixos/modules/system/activation/pre-switch-check.nix (attrsOf str; each
-# fragment gets the new toplevel as $1 and the action as $2, runs under writeShellApplication,
-# i.e. shellcheck + errexit/nounset). switch-to-configuration runs the checks for every action
-# (switch, boot, test, dry-activate, check) unless NIXOS_NO_CHECK=1, also in nixos-install's
-# `boot`, hence the action filter and the non-fatal default.
+# system.preSwitchChecks: nixos/modules/system/activation/pre-switch-check.nix (attrsOf str; the
+# fragments run under writeShellApplication, i.e. shellcheck + errexit/nounset). The script is
+# the one of the configuration being switched to (switchable-system.nix wraps its
+# switch-to-configuration with PRE_SWITCH_CHECK = that configuration's preSwitchChecksScript),
+# and switch-to-configuration-ng's do_pre_switch_check runs it with the new toplevel as $1 and the
+# action as $2, for every action (switch, boot, test, dry-activate, check) unless NIXOS_NO_CHECK=1,
+# also in nixos-install's `boot`: hence the action filter and the non-fatal default.
+# toplevel/etc is a link to the new system's etc (top-level.nix), so
+# "$1/etc/blankroot/config.json" is the configuration the next boot uses.
+#
+# The key files come from modules that may not be imported: every option is tested with
+# `options ? ...` first (sops-nix modules/sops: age.keyFile, age.sshKeyPaths, gnupg.home,
+# gnupg.sshKeyPaths; agenix modules/age.nix: identityPaths; impermanence nixos.nix:
+# environment.persistence; preservation options.nix: preservation.{enable,preserveAt}).
 {
   config,
   lib,
@@ -19,15 +29,49 @@ let
     utils = { };
   };
   bin = "${cfg.package}/bin/blankroot";
-  persisted =
-    lib.optionals (options ? environment.persistence) (h.storePaths config.environment.persistence)
-    ++ lib.optionals (options ? preservation.preserveAt) (h.storePaths config.preservation.preserveAt);
+
+  impermanence = lib.optionalAttrs (options ? environment.persistence) config.environment.persistence;
+  preservation = lib.optionalAttrs (
+    options ? preservation.preserveAt && (config.preservation.enable or true)
+  ) config.preservation.preserveAt;
+  entries = h.storeEntries impermanence ++ h.storeEntries preservation;
+  persistDir =
+    let
+      first = h.firstStore impermanence;
+    in
+    if first != null then first else h.firstStore preservation;
+
+  # Key files the configuration names, where the option exists and is set.
+  set = v: v != null && v != "";
+  opt = path: lib.attrByPath path null config;
+  optList = path: lib.optionals (lib.hasAttrByPath path options) (lib.filter set (opt path));
+  optOne = path: lib.optional (lib.hasAttrByPath path options && set (opt path)) (opt path);
+  mustPersist = lib.unique (
+    lib.filter (p: lib.hasPrefix "/" p) (
+      map toString (
+        lib.optionals (options ? services.openssh.hostKeys && (config.services.openssh.enable or false)) (
+          map (k: k.path) config.services.openssh.hostKeys
+        )
+        ++ optOne [ "sops" "age" "keyFile" ]
+        ++ optList [ "sops" "age" "sshKeyPaths" ]
+        ++ optOne [ "sops" "gnupg" "home" ]
+        ++ optList [ "sops" "gnupg" "sshKeyPaths" ]
+        ++ optList [ "age" "identityPaths" ]
+      )
+    )
+  );
+
   check = ''
-    # blankroot: will the next boot's rollback work? (boot.blankroot.preSwitchCheck)
+    # blankroot: will the next boot's rollback work, and does the configuration being switched to
+    # lose nothing that must persist? (boot.blankroot.preSwitchCheck)
     case "''${2-}" in
       switch | boot | check)
-        if ! ${bin} check ${lib.escapeShellArgs cfg.rollbackArgs}; then
-          echo "blankroot: the next boot's rollback would fail (see above); boot.blankroot.preSwitchCheck = ${cfg.preSwitchCheck}" >&2
+        new_config="''${1-}/etc/blankroot/config.json"
+        if [ ! -f "$new_config" ]; then
+          echo "blankroot: $new_config does not exist: cannot check the configuration being switched to; boot.blankroot.preSwitchCheck = ${cfg.preSwitchCheck}" >&2
+          ${if cfg.preSwitchCheck == "enforce" then "exit 1" else "true"}
+        elif ! ${bin} check --config "$new_config"${lib.optionalString (cfg.preSwitchCheck == "enforce") " --strict"}; then
+          echo "blankroot: the next boot would fail to roll back or lose something (see above); boot.blankroot.preSwitchCheck = ${cfg.preSwitchCheck}" >&2
           ${if cfg.preSwitchCheck == "enforce" then "exit 1" else "true"}
         fi
         ;;
@@ -40,17 +84,26 @@ in
       {
         environment.systemPackages = [ cfg.package ];
 
+        # The members src/config.rs reads.
         environment.etc."blankroot/config.json".text = builtins.toJSON {
           args = cfg.rollbackArgs;
-          persisted = lib.unique persisted;
+          persisted = lib.unique (map (e: e.path) entries);
+          persist_dir = persistDir;
+          persistence = entries;
+          must_persist = mustPersist;
         };
 
+        # Before boot-complete.target always (harmless without boot counting) and, with
+        # bootAssessment, required by it: systemd's systemd-boot-check-no-failures.service
+        # (Before=boot-complete.target, [Install] RequiredBy=boot-complete.target) is the pattern.
         systemd.services.blankroot-status = lib.mkIf cfg.statusCheck {
           description = "Check that blankroot reset / during this boot";
           wantedBy = [ "sysinit.target" ];
+          requiredBy = lib.optionals cfg.bootAssessment [ "boot-complete.target" ];
           after = [ "systemd-journald.socket" ];
           before = [
             "sysinit.target"
+            "boot-complete.target"
             "shutdown.target"
           ];
           conflicts = [ "shutdown.target" ];

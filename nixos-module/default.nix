@@ -6,5 +6,6 @@
     ./systemd-initrd.nix
     ./scripted.nix
     ./booted.nix
+    ./no-wipe.nix
   ];
 }

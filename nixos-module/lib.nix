@@ -155,6 +155,14 @@ rec {
       ]
     );
 
+  # Btrfs: the options of the root's own mount that the top-level mount needs as well: the member
+  # devices of a multi-device filesystem (`device=`) and `degraded`. Never `subvol=`/`subvolid=`
+  # (the top-level mount is `subvolid=5`; the binary refuses them in --mount-options).
+  topMountOptions = fs: filter (w: hasPrefix "device=" w || w == "degraded") (optionWords fs);
+
+  # The member devices named by `device=` options, as paths.
+  mountDevices = opts: map (removePrefix "device=") (filter (hasPrefix "device=") opts);
+
   # The words after `blankroot rollback`.
   rollbackArgs =
     cfg:
@@ -218,10 +226,21 @@ rec {
         "--min-free-space"
         cfg.minFreeSpace
       ]
+      ++ optionals (cfg.mountOptions != [ ]) [
+        "--mount-options"
+        (lib.concatStringsSep "," cfg.mountOptions)
+      ]
       ++ common;
 
-  # Absolute paths that survive a boot, from impermanence and preservation entries: strings, or
-  # attribute sets with dirPath/filePath (impermanence) or directory/file (both).
+  # What impermanence (environment.persistence) and preservation (preservation.preserveAt)
+  # keep: one { path; stored; } per persisted directory or file, `path` the live absolute path,
+  # `stored` where its persistent copy lives (persistent storage path + path).
+  #
+  # Entries come evaluated by those modules (impermanence: attribute sets with dirPath/filePath,
+  # the absolute path, and their own persistentStoragePath; preservation: directory/file, made
+  # absolute for users, and `how`) or, where the modules' types are not at hand, as written:
+  # strings, or attribute sets with directory/file, relative to users.<name>.home for users.
+  # preservation's how = "_intermediate" directories are only created, not preserved.
   entryPath =
     kind: home: e:
     let
@@ -231,23 +250,51 @@ rec {
         else
           e.${"${if kind == "directory" then "dir" else "file"}Path"} or e.${kind};
     in
-    if home != null && !(hasPrefix "/" raw) then "${home}/${raw}" else raw;
+    # `home` only for a relative path: impermanence's users.<name>.home is a removed option whose
+    # value throws (its entries carry the absolute dirPath/filePath instead).
+    if !(hasPrefix "/" raw) && home != null then "${home}/${raw}" else raw;
 
-  storePaths =
+  joinPath =
+    base: path:
+    let
+      b = removeSuffix "/" (toString base);
+    in
+    if b == "" then path else "${b}${path}";
+
+  storeEntries =
     stores:
     concatMap (
-      s:
-      optionals (s.enable or true) (
-        map (entryPath "directory" null) (s.directories or [ ])
-        ++ map (entryPath "file" null) (s.files or [ ])
-        ++ concatMap (
-          u:
+      name:
+      let
+        s = stores.${name};
+        base = s.persistentStoragePath or name;
+        one =
+          kind: home: e:
           let
-            home = u.home or null;
+            path = entryPath kind home e;
           in
-          map (entryPath "directory" home) (u.directories or [ ])
-          ++ map (entryPath "file" home) (u.files or [ ])
-        ) (lib.attrValues (s.users or { }))
+          {
+            inherit path;
+            stored = joinPath (if builtins.isAttrs e then e.persistentStoragePath or base else base) path;
+          };
+        kept = lib.filter (e: !(builtins.isAttrs e && (e.how or "") == "_intermediate"));
+        entries =
+          home: x:
+          map (one "directory" home) (kept (x.directories or [ ])) ++ map (one "file" home) (kept (x.files or [ ]));
+      in
+      optionals (s.enable or true) (
+        entries null s ++ concatMap (u: entries (u.home or null) u) (lib.attrValues (s.users or { }))
       )
-    ) (lib.attrValues stores);
+    ) (lib.attrNames stores);
+
+  storePaths = stores: map (e: e.path) (storeEntries stores);
+
+  # The first enabled persistent storage location (its attribute name, as `diff --suggest` writes
+  # it back), or null.
+  firstStore =
+    stores:
+    let
+      names = lib.filter (n: stores.${n}.enable or true) (lib.attrNames stores);
+    in
+    if names == [ ] then null else head names;
 }

@@ -3,6 +3,7 @@
 {
   config,
   lib,
+  options,
   pkgs,
   utils,
   ...
@@ -27,6 +28,15 @@ let
   isName = s: s != null && s != "" && !(lib.hasPrefix "/" s) && !(lib.elem ".." (lib.splitString "/" s));
   fsName = fs: ''fileSystems."${fs.mountPoint}"'';
   zfsCfg = config.boot.zfs or { };
+  # Automatic boot assessment: systemd-boot's boot counting (nixos/tests/systemd-boot.nix sets
+  # boot.loader.systemd-boot.bootCounting = { enable; tries; }; older nixpkgs have no such
+  # option), or lanzaboote's (nix/modules/lanzaboote.nix: bootCounting.initialTries, 0 = off).
+  sdBoot = config.boot.loader.systemd-boot or { };
+  lanza = config.boot.lanzaboote or { };
+  bootCounting =
+    (options ? boot.loader.systemd-boot.bootCounting.enable && (sdBoot.enable or false) && sdBoot.bootCounting.enable)
+    || (options ? boot.lanzaboote.bootCounting.initialTries && (lanza.enable or false) && lanza.bootCounting.initialTries > 0);
+  isEntryName = s: builtins.match "[A-Za-z0-9_][A-Za-z0-9._-]*" s != null;
 in
 {
   options.boot.blankroot = {
@@ -98,7 +108,21 @@ in
     };
 
     archive = {
-      enable = lib.mkEnableOption "keeping the old root (moved aside) instead of deleting it";
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        example = false;
+        description = ''
+          Keep the old root (moved aside into `archive.directory`) instead of deleting it, so what
+          the wipe took can be listed (`blankroot archives`) and copied back (`blankroot restore`).
+          On by default in the module (the binary alone deletes unless given `--archive-dir`): the
+          first boots after an install are when most things that should have been persisted are
+          lost. The cost is the disk space of up to `keep` old roots, none older than `keepDays`
+          days (Btrfs: what each old root holds beyond the blank; ZFS: the blocks it changed).
+          Btrfs: below `minFreeSpace` of free space that boot deletes the old root instead, with a
+          warning. `false`: delete the old root at every boot.
+        '';
+      };
       directory = mkOption {
         type = types.str;
         default = if zfs then "${if cfg.dataset == null then "rpool" else dirOf cfg.dataset}/old_roots" else "old_roots";
@@ -107,13 +131,13 @@ in
       };
       keep = mkOption {
         type = types.nullOr types.ints.positive;
-        default = null;
-        description = "Keep at most this many archives (the newest, counting the one just made).";
+        default = 3;
+        description = "Keep at most this many archives (the newest, counting the one just made); `null`: no limit by count.";
       };
       keepDays = mkOption {
         type = types.nullOr types.ints.positive;
-        default = 30;
-        description = "Delete archives older than this many days (the newest is always kept).";
+        default = 14;
+        description = "Delete archives older than this many days (the newest is always kept); `null`: no limit by age.";
       };
     };
 
@@ -121,7 +145,24 @@ in
       type = types.nullOr types.str;
       default = null;
       example = "1G";
-      description = "Btrfs: below this much free space the old root is deleted instead of archived (binary default 256M).";
+      description = "Btrfs: below this much free data or metadata space the old root is deleted instead of archived, with a warning (binary default: 256M, or 5% of a smaller filesystem).";
+    };
+
+    mountOptions = mkOption {
+      type = types.listOf types.str;
+      default = if btrfs && root != null then h.topMountOptions root else [ ];
+      defaultText = literalMD ''the `device=` and `degraded` options of `fileSystems."/"` (Btrfs)'';
+      example = [
+        "device=/dev/vdb"
+        "device=/dev/vdc"
+        "degraded"
+      ];
+      description = ''
+        Btrfs: options added to `subvolid=5` for the rollback's mount of the top level
+        (`blankroot rollback --mount-options`): the member devices of a multi-device filesystem and
+        `degraded`, so a RAID1 root that boots with a device missing is rolled back too. Never
+        `subvol=` or `subvolid=`.
+      '';
     };
 
     luksDevices = mkOption {
@@ -158,19 +199,56 @@ in
       description = "Extra arguments for `blankroot rollback`.";
     };
 
+    noWipeEntry = {
+      enable = lib.mkEnableOption ''
+        a boot entry that boots this configuration without erasing /: a specialisation with the
+        rollback turned off (signed by lanzaboote like every other entry). Boot it once with
+        `bootctl set-oneshot` or `systemctl reboot --boot-loader-entry=` where the kernel command
+        line cannot be edited (Secure Boot), instead of `blankroot skip-next-boot`'';
+      name = mkOption {
+        type = types.str;
+        default = "no-wipe";
+        description = ''
+          The specialisation's name: the boot menu shows it as "NixOS (no-wipe)", and it is also
+          added to system.nixos.tags (the entry's version line and the system's label).
+        '';
+      };
+    };
+
+    initrdRollback = mkOption {
+      type = types.bool;
+      default = true;
+      internal = true;
+      description = "Whether the initrd runs the rollback (false in the no-wipe entry's specialisation).";
+    };
+
     statusCheck = mkOption {
       type = types.bool;
       default = true;
-      description = "Run blankroot-status.service early in the booted system; it fails when the rollback did not run or failed this boot.";
+      description = "Run blankroot-status.service early in the booted system; it fails when the rollback did not run or failed this boot. It is ordered before boot-complete.target.";
+    };
+
+    bootAssessment = mkOption {
+      type = types.bool;
+      default = bootCounting;
+      defaultText = literalMD ''`true` when boot counting is on (`boot.loader.systemd-boot.bootCounting.enable` with systemd-boot, `boot.lanzaboote.bootCounting.initialTries > 0` with lanzaboote)'';
+      description = ''
+        Make blankroot-status.service required by boot-complete.target (as systemd's
+        systemd-boot-check-no-failures.service is), so with automatic boot assessment a boot whose
+        rollback failed or did not run is not marked good. Needs `statusCheck`.
+      '';
     };
 
     preSwitchCheck = mkOption {
       type = types.enum [ "off" "warn" "enforce" ];
       default = "warn";
       description = ''
-        Run `blankroot check` from system.preSwitchChecks (when nixpkgs has it) on `switch` and `boot`.
-        `warn` prints the problem, `enforce` refuses the switch (also refuses `nixos-install`
-        until the blank snapshot exists).
+        Run `blankroot check --config <new system>/etc/blankroot/config.json` from
+        system.preSwitchChecks (when nixpkgs has it) on `switch`, `boot` and `check`: the next
+        boot's rollback, and what the configuration being switched to would lose (state that must
+        persist and is not, newly persisted paths whose data still lies only on the root). `warn`
+        prints the findings; `enforce` adds `--strict` and refuses the switch on any finding (also
+        `nixos-install`, until the blank snapshot exists).
       '';
     };
 
@@ -214,6 +292,18 @@ in
       {
         assertion = btrfs && cfg.archive.enable -> isName cfg.archive.directory && cfg.archive.directory != cfg.subvolume && !(lib.hasPrefix "${toString cfg.subvolume}/" cfg.archive.directory);
         message = "boot.blankroot: boot.blankroot.archive.directory (${builtins.toJSON cfg.archive.directory}) must be a name relative to the top level, outside the root subvolume.";
+      }
+      {
+        assertion = zfs -> cfg.mountOptions == [ ];
+        message = "boot.blankroot.mountOptions is for Btrfs only (got ${builtins.toJSON cfg.mountOptions} with a ZFS root).";
+      }
+      {
+        assertion = !(lib.any (o: lib.hasPrefix "subvol=" o || lib.hasPrefix "subvolid=" o || lib.hasInfix "," o) cfg.mountOptions);
+        message = "boot.blankroot.mountOptions (${builtins.toJSON cfg.mountOptions}): one option per element, and never subvol= or subvolid= (the top level is mounted with subvolid=5).";
+      }
+      {
+        assertion = cfg.noWipeEntry.enable -> isEntryName cfg.noWipeEntry.name;
+        message = "boot.blankroot.noWipeEntry.name (${builtins.toJSON cfg.noWipeEntry.name}) must be a specialisation name: letters, digits, '.', '_' and '-'.";
       }
       {
         assertion = btrfs -> nested == [ ];

@@ -20,7 +20,7 @@ let
   device = lib.escapeShellArg (toString cfg.device);
 in
 {
-  config = lib.mkIf (cfg.enable && !config.boot.initrd.systemd.enable) {
+  config = lib.mkIf (cfg.enable && cfg.initrdRollback && !config.boot.initrd.systemd.enable) {
     boot.initrd.extraUtilsCommands = ''
       copy_bin_and_libs ${cfg.package}/bin/blankroot
     '';

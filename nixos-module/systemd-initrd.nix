@@ -40,11 +40,17 @@ let
       "${utils.escapeSystemdPath cfg.device}.device";
   importUnit = lib.optional (!btrfs && pool != null) "zfs-import-${pool}.service";
   cryptUnits = map (n: "systemd-cryptsetup@${utils.escapeSystemdPath n}.service") cfg.luksDevices;
+  # The other members of a multi-device root (device= in mountOptions): waited for unless the
+  # root may mount `degraded` (then one may be missing for good), always ordered after.
+  memberUnits = map (d: "${utils.escapeSystemdPath d}.device") (
+    lib.filter (d: lib.hasPrefix "/dev/" d && d != toString cfg.device) (h.mountDevices cfg.mountOptions)
+  );
+  degraded = lib.elem "degraded" cfg.mountOptions;
   bin = "${cfg.package}/bin/blankroot";
   stop = cfg.onFailure == "stop";
 in
 {
-  config = lib.mkIf (cfg.enable && config.boot.initrd.systemd.enable) {
+  config = lib.mkIf (cfg.enable && cfg.initrdRollback && config.boot.initrd.systemd.enable) {
     boot.initrd.systemd.storePaths = [ bin ];
 
     boot.initrd.systemd.services.blankroot = {
@@ -57,8 +63,10 @@ in
         ConditionPathExists = "!/run/blankroot/status.json";
       };
       requires = deviceUnit ++ importUnit;
+      wants = lib.optionals (!degraded) memberUnits;
       after =
         deviceUnit
+        ++ memberUnits
         ++ importUnit
         ++ cryptUnits
         ++ [

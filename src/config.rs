@@ -13,6 +13,7 @@
 
 use crate::error::{Error, Result};
 use serde::Deserialize;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "/etc/blankroot/config.json";
@@ -73,6 +74,45 @@ pub fn load_default() -> Result<Option<(PathBuf, Config)>> {
     }
 }
 
+/// The persisted list of a file: JSON (`{"persisted": [...]}` or `[...]`) or one path a line
+/// (`#` starts a comment).
+pub fn parse_persisted_file(name: &Path, text: &str) -> Result<Vec<PathBuf>> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::usage(format!("{}: not valid JSON: {e}", name.display())))?;
+        let list = match &value {
+            Value::Array(a) => Some(a),
+            Value::Object(o) => o.get("persisted").and_then(Value::as_array),
+            _ => None,
+        };
+        let list = list.ok_or_else(|| {
+            Error::usage(format!(
+                "{}: expected a list of paths or {{\"persisted\": [...]}}",
+                name.display()
+            ))
+        })?;
+        let mut paths = Vec::new();
+        for v in list {
+            let Some(p) = v.as_str() else {
+                return Err(Error::usage(format!(
+                    "{}: {v} is not a path string",
+                    name.display()
+                )));
+            };
+            paths.push(PathBuf::from(p));
+        }
+        return Ok(paths);
+    }
+    let mut paths = Vec::new();
+    for l in text.lines().map(str::trim) {
+        if !l.is_empty() && !l.starts_with('#') {
+            paths.push(PathBuf::from(l));
+        }
+    }
+    Ok(paths)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +148,48 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn persisted_files_in_both_shapes() {
+        let n = Path::new("p");
+        let want = vec![PathBuf::from("/etc/nixos"), PathBuf::from("/var/lib/foo")];
+        assert_eq!(
+            parse_persisted_file(n, "# kept\n/etc/nixos\n\n  /var/lib/foo  \n").unwrap(),
+            want
+        );
+        assert_eq!(
+            parse_persisted_file(
+                n,
+                r#"{"args": [], "persisted": ["/etc/nixos", "/var/lib/foo"]}"#
+            )
+            .unwrap(),
+            want
+        );
+        assert_eq!(
+            parse_persisted_file(n, r#"["/etc/nixos", "/var/lib/foo"]"#).unwrap(),
+            want
+        );
+        assert!(parse_persisted_file(n, r#"{"persisted": [1]}"#).is_err());
+        // The last of two lists wins; what is not a list of strings is refused, naming it.
+        assert_eq!(
+            parse_persisted_file(n, r#"{"persisted": ["/a"], "persisted": ["/b"]}"#).unwrap(),
+            [PathBuf::from("/b")]
+        );
+        let err = |text: &str| parse_persisted_file(n, text).unwrap_err();
+        assert_eq!(
+            err(r#"{"persisted": ["/a", {"b": [1, null, true, "c\n"]}]}"#).message,
+            r#"p: {"b":[1,null,true,"c\n"]} is not a path string"#
+        );
+        for bad in [r#"{"other": []}"#, r#"{"persisted": "/a"}"#, "[[]"] {
+            let e = err(bad);
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            assert!(e.message.starts_with("p: "), "{}", e.message);
+        }
+        assert_eq!(
+            err(r#"{"persisted": null}"#).message,
+            r#"p: expected a list of paths or {"persisted": [...]}"#
+        );
+        assert!(err("[1,]").message.starts_with("p: not valid JSON: "));
     }
 }

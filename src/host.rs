@@ -52,6 +52,13 @@ impl Host {
         matches!(value.as_deref(), Some("0" | "no" | "false" | "off")).then_some(last)
     }
 
+    /// What is mounted where (`proc/self/mountinfo` under the root; empty when unreadable).
+    pub fn mounts(&self) -> Vec<crate::mountinfo::Mount> {
+        crate::mountinfo::parse(
+            &fs::read_to_string(self.root.join("proc/self/mountinfo")).unwrap_or_default(),
+        )
+    }
+
     pub fn boot_id(&self) -> Option<String> {
         let id = fs::read_to_string(self.root.join("proc/sys/kernel/random/boot_id")).ok()?;
         Some(id.trim().to_string()).filter(|s| !s.is_empty())
@@ -146,5 +153,13 @@ mod tests {
         let (_d, host) = host_with(&[("proc/sys/kernel/random/boot_id", "abc-1\n")]);
         assert_eq!(host.boot_id().as_deref(), Some("abc-1"));
         assert_eq!(host_with(&[]).1.boot_id(), None);
+    }
+
+    #[test]
+    fn mounts_are_read_under_the_root() {
+        let line = "22 1 0:25 /root / rw - btrfs /dev/vda2 rw,subvol=/root\n";
+        let (_d, host) = host_with(&[("proc/self/mountinfo", line)]);
+        assert_eq!(host.mounts()[0].source, "/dev/vda2");
+        assert!(host_with(&[]).1.mounts().is_empty());
     }
 }

@@ -78,6 +78,19 @@ pub fn below<'a>(mounts: &'a [Mount], root: &Path) -> Vec<(PathBuf, &'a Mount)> 
     found
 }
 
+/// Where the directory `fs_root` of filesystem `dev` is mounted: on `/` if it is, else the first
+/// mount of it.
+pub fn mounted_from<'a>(mounts: &'a [Mount], dev: &str, fs_root: &Path) -> Option<&'a Mount> {
+    let mut of = mounts
+        .iter()
+        .filter(|m| m.dev == dev && m.fs_root == fs_root);
+    let first = of.next()?;
+    if first.mount_point == Path::new("/") {
+        return Some(first);
+    }
+    of.find(|m| m.mount_point == Path::new("/")).or(Some(first))
+}
+
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
 fn unescape(field: &str) -> String {
     let b = field.as_bytes();
@@ -130,6 +143,17 @@ mod tests {
         assert_eq!(
             rel,
             ["nix", "dev", "etc/nixos", "my dir"].map(PathBuf::from)
+        );
+        let at = |root: &str| mounted_from(&m, "0:25", Path::new(root)).map(|m| &m.mount_point);
+        assert_eq!(at("/root"), Some(&PathBuf::from("/")));
+        assert_eq!(at("/persist/etc/nixos"), Some(&PathBuf::from("/etc/nixos")));
+        assert_eq!(at("/home"), None);
+        let twice = parse("1 0 0:25 /r /mnt rw - btrfs d rw\n2 0 0:25 /r / rw - btrfs d rw\n");
+        assert_eq!(
+            mounted_from(&twice, "0:25", Path::new("/r"))
+                .unwrap()
+                .mount_point,
+            Path::new("/")
         );
     }
 }

@@ -264,3 +264,36 @@ fn zfs_one_request_skips_exactly_one_boot() {
         .local_props(&root)
         .contains_key("org.blankroot:skip-next-boot"));
 }
+
+#[test]
+fn check_shows_a_pending_request() {
+    if !root_or_skip("skip_check") {
+        return;
+    }
+    let (img, _) = seeded();
+    let dev = img.dev.to_str().unwrap().to_string();
+    skip(&["--device", &dev], &[]).ok();
+    let out = Run::of(
+        Command::new(binary())
+            .args(["check", "--device", &dev])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        out.stdout.contains("a skip-next-boot request (made 20"),
+        "{}",
+        out.stdout
+    );
+    skip(&["--device", &dev], &["--cancel"]).ok();
+    let out = Run::of(
+        Command::new(binary())
+            .args(["check", "--device", &dev])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        !out.stdout.contains("skip-next-boot request"),
+        "{}",
+        out.stdout
+    );
+}

@@ -1,5 +1,6 @@
 # Seed 002: Btrfs inside LUKS "enc", root named by the filesystem (label), not /dev/mapper/enc,
 # so the rollback waits for every LUKS device. Passphrase typed on the console at each boot.
+# The module's defaults otherwise: archive mode (keep = 3, keepDays = 14).
 { lib, helpers, ... }:
 let
   disk = "/dev/disk/by-label/blankroot";
@@ -31,17 +32,17 @@ in
     )
     make_btrfs("/dev/mapper/enc")
     machine.succeed("cryptsetup luksClose enc")
-    boot_into("luks", unlock="enc")
+    boot_into("luks", prompt=LUKS_PROMPT)
 
     assert "/dev/mapper/enc on / type btrfs" in machine.succeed("mount")
-    assert_status("rolled-back")
+    assert_status("archived")
     assert_order(["systemd-cryptsetup@enc.service"])
 
     for boot in ["one", "two"]:
         plant(boot)
-        reboot(unlock="enc")
+        reboot(prompt=LUKS_PROMPT)
         assert_wiped(boot)
-        assert_status("rolled-back")
+        assert_status("archived")
         assert_order(["systemd-cryptsetup@enc.service"])
   '';
 }

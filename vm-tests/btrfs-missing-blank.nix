@@ -35,10 +35,10 @@ in
         plant("one")
 
     with subtest("onFailure = stop: the old root is not mounted"):
-        machine.succeed(f"bootctl set-oneshot {boot_entry('stop')}", "sync")
+        machine.succeed(f"bootctl set-oneshot {boot_entry('stop')['id']}", "sync")
         machine.shutdown()
         machine.start()
-        machine.wait_for_console_text("emergency mode")
+        machine.wait_for_console_text("emergency mode", timeout=PROMPT_TIMEOUT)
         machine.crash()
 
     with subtest("the next boot (continue) still has everything"):
@@ -59,7 +59,7 @@ in
         assert_wiped("one")
         machine.fail("test -e /canary-zero")
         machine.succeed("grep -qx zero /persist/kept")
-        assert_status("rolled-back")
+        assert_status("archived")
         assert_order([])
   '';
 }

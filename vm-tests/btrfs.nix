@@ -1,5 +1,6 @@
 # Btrfs root (seed 002's layout without LUKS), systemd stage 1, everything derived from
-# fileSystems."/": the root is put back to root-blank at every boot; /persist stays.
+# fileSystems."/", in delete mode (archive.enable = false; the module archives by default, see
+# btrfs-archive-default.nix): the root is put back to root-blank at every boot; /persist stays.
 { helpers, ... }:
 {
   name = "blankroot-btrfs";
@@ -8,6 +9,7 @@
     specialisation.btrfs.configuration = {
       imports = [ ./btrfs-layout.nix ];
       boot.blankroot.enable = true;
+      boot.blankroot.archive.enable = false;
     };
   };
 

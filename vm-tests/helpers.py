@@ -1,40 +1,86 @@
 # Helpers shared by the blankroot VM tests (prepended to each testScript; `machine` is the node).
+#
+# Type-checked and linted with the testScript by the nixpkgs test driver (mypy and pyflakes, ty
+# and ruff since nixpkgs PR #509615), and here by tests/nix/check.sh: annotated, no unused names.
 import json
+import re
+import shlex
+from typing import Any
 
 PASSPHRASE = "supersecret"
 
+# Console prompts, and how long to wait for one. The driver's wait_for_console_text waits forever
+# by default: a prompt that never comes would hang the test until its globalTimeout.
+LUKS_PROMPT = "Please enter passphrase for disk"  # systemd-cryptsetup (names the disk: match the common part)
+# systemd's password agent (what nixpkgs' zfs test waits for), or zfs-import's own question
+ZFS_PROMPT = "Starting password query on|Enter key for rpool"
+PROMPT_TIMEOUT = 600
 
-def boot_entry(name):
-    return f"nixos-generation-1-specialisation-{name}.conf"
+
+def entries() -> list[dict[str, str]]:
+    """Every boot loader entry: its id, file, title and version lines.
+
+    The id is the file name without the boot counter (`+LEFT[-DONE]`), as systemd-boot,
+    `bootctl set-default` and `set-oneshot` name entries. Entry files are named
+    `nixos-generation-N[-specialisation-NAME].conf` by older systemd-boot builders and
+    `nixos-<sha256>[+N].conf` by the newest; both write `title NixOS[ (NAME)]` and
+    `version Generation N ...`, which is what the tests look for.
+    """
+    root = machine.succeed("bootctl --print-boot-path").strip()
+    out = machine.succeed(f"grep -H -E '^(title|version) ' {shlex.quote(root)}/loader/entries/*.conf")
+    found: dict[str, dict[str, str]] = {}
+    for line in out.splitlines():
+        path, _, rest = line.partition(":")
+        key, _, value = rest.partition(" ")
+        name = path.rsplit("/", 1)[-1]
+        entry = found.setdefault(path, {"file": path, "id": re.sub(r"\+\d+(-\d+)?\.conf$", ".conf", name)})
+        entry[key] = value.strip()
+    return list(found.values())
 
 
-def boot_into(name, unlock=None):
+def generation_of(entry: dict[str, str]) -> int:
+    m = re.match(r"Generation (\d+)", entry.get("version", ""))
+    return int(m.group(1)) if m else -1
+
+
+def boot_entry(specialisation: str | None = None, generation: int | None = None) -> dict[str, str]:
+    """The entry of a specialisation (title `NixOS (NAME)`) or of a whole generation (title
+    `NixOS`): of `generation`, or else of the newest generation that has one."""
+    title = "NixOS" if specialisation is None else f"NixOS ({specialisation})"
+    found = [e for e in entries() if e.get("title") == title]
+    if generation is not None:
+        found = [e for e in found if generation_of(e) == generation]
+    assert found, f"no boot entry titled {title!r} (generation {generation}): {entries()}"
+    return max(found, key=generation_of)
+
+
+def boot_into(name: str, prompt: str | None = None) -> None:
     """Make the specialisation the default entry and boot it."""
-    machine.succeed(f"bootctl set-default {boot_entry(name)}", "sync")
+    machine.succeed(f"bootctl set-default {shlex.quote(boot_entry(name)['id'])}", "sync")
     machine.crash()
-    start(unlock)
+    start(prompt)
 
 
-def start(unlock=None):
-    """Boot; `unlock`: type the LUKS passphrase at systemd-cryptsetup's prompt (whose wording
-    names the disk by label, mount point or mapper name: match only the common part)."""
+def start(prompt: str | None = None) -> None:
+    """Boot; `prompt`: type the passphrase when the console shows it (LUKS_PROMPT, ZFS_PROMPT)."""
     machine.start()
-    if unlock:
-        machine.wait_for_console_text("Please enter passphrase for disk")
+    if prompt:
+        machine.wait_for_console_text(prompt, timeout=PROMPT_TIMEOUT)
         machine.send_console(PASSPHRASE + "\n")
     machine.wait_for_unit("multi-user.target")
 
 
-def reboot(unlock=None):
+def reboot(prompt: str | None = None) -> None:
     machine.shutdown()
-    start(unlock)
+    start(prompt)
 
 
-def status():
-    return json.loads(machine.succeed("blankroot status --json"))
+def status() -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(machine.succeed("blankroot status --json"))
+    return record
 
 
-def assert_status(action):
+def assert_status(action: str) -> dict[str, Any]:
     """The record is from this boot and says `action`; the booted system's check agrees."""
     s = status()
     boot = machine.succeed("cat /proc/sys/kernel/random/boot_id").strip()
@@ -50,11 +96,18 @@ def assert_status(action):
     return s
 
 
-def jobs():
+def config() -> dict[str, Any]:
+    """The installed /etc/blankroot/config.json."""
+    c: dict[str, Any] = json.loads(machine.succeed("cat /etc/blankroot/config.json"))
+    return c
+
+
+def jobs() -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
     """First start and first completion (monotonic µs, result) of every unit job this boot,
     initrd included (its journal is flushed into the booted system's)."""
     out = machine.succeed("journalctl -b -o json --output-fields=UNIT,JOB_TYPE,JOB_RESULT")
-    started, done = {}, {}
+    started: dict[str, int] = {}
+    done: dict[str, tuple[int, str]] = {}
     for line in out.splitlines():
         if not line.strip():
             continue
@@ -70,7 +123,7 @@ def jobs():
     return started, done
 
 
-def assert_order(after):
+def assert_order(after: list[str]) -> None:
     """blankroot.service started after every unit in `after` finished, and finished before
     sysroot.mount started."""
     started, done = jobs()
@@ -86,7 +139,15 @@ def assert_order(after):
     machine.succeed("systemctl is-active -- -.mount")
 
 
-def assert_kernel_log_order(first, then):
+def assert_no_rollback() -> None:
+    """blankroot did not run in the initrd of this boot and nothing says it failed."""
+    _, done = jobs()
+    assert "blankroot.service" not in done, "blankroot.service ran this boot"
+    machine.fail("test -e /run/blankroot/status.json")
+    machine.fail("systemctl --failed --no-legend | grep -q blankroot")
+
+
+def assert_kernel_log_order(first: str, then: str) -> None:
     """Scripted stage 1 has no journal of its own: compare the order of kernel log lines
     (dmesg keeps the "blankroot:"/"stage-1-init:" prefixes that journald moves into fields)."""
     lines = machine.succeed("dmesg -t").splitlines()
@@ -97,30 +158,31 @@ def assert_kernel_log_order(first, then):
     assert a < b, f"{first!r} logged after {then!r}"
 
 
-def plant(tag, nested=True):
+def plant(tag: str, nested: bool = True) -> None:
     """Things the next boot must erase (/canary-*, a nested subvolume) and one it must keep."""
     machine.succeed(f"echo {tag} > /canary-{tag}", f"echo {tag} >> /persist/kept", "sync")
     if nested:
         machine.succeed(f"mkdir -p /srv && btrfs subvolume create /srv/nested-{tag}")
 
 
-def assert_wiped(tag, nested=True):
+def assert_wiped(tag: str, nested: bool = True) -> None:
     machine.fail(f"test -e /canary-{tag}")
     machine.succeed(f"grep -qx {tag} /persist/kept")
     if nested:
         machine.fail(f"test -e /srv/nested-{tag}")
 
 
-def assert_kept(tag):
+def assert_kept(tag: str) -> None:
     """The rollback did not happen: everything from the last boot is still there."""
     machine.succeed(f"test -e /canary-{tag}", f"grep -qx {tag} /persist/kept")
 
 
-def make_btrfs(device, blank=True):
+def make_btrfs(device: str, blank: bool = True, mkfs: str = "") -> None:
     """The seed 002 layout: subvolumes root, persist, nix-less (the store comes from the host),
-    and the read-only blank snapshot of the empty root."""
+    and the read-only blank snapshot of the empty root. `mkfs`: other mkfs.btrfs arguments
+    (profiles, more devices)."""
     machine.succeed(
-        f"mkfs.btrfs -f -L blankroot {device}",
+        f"mkfs.btrfs -f -L blankroot {mkfs} {device}",
         "udevadm settle",
         f"mkdir -p /mnt/top && mount -o subvolid=5 {device} /mnt/top",
         "btrfs subvolume create /mnt/top/root",
@@ -132,9 +194,10 @@ def make_btrfs(device, blank=True):
     machine.succeed("umount /mnt/top")
 
 
-def top_level(cmd):
+def top_level(cmd: str, device: str = "/dev/disk/by-label/blankroot", options: str = "") -> str:
     """Run `cmd` with the btrfs top level mounted on /mnt/top."""
-    return machine.succeed(
-        "mkdir -p /mnt/top && mount -o subvolid=5 /dev/disk/by-label/blankroot /mnt/top",
+    out: str = machine.succeed(
+        f"mkdir -p /mnt/top && mount -o subvolid=5{options} {device} /mnt/top",
         f"{cmd}; rc=$?; umount /mnt/top; exit $rc",
     )
+    return out

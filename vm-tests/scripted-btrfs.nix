@@ -1,6 +1,6 @@
 # Scripted stage 1 (boot.initrd.systemd.enable = false), Btrfs: the binary is copied by
 # extraUtilsCommands (nuke-refs'd, found through PATH) and runs in postResumeCommands, before the
-# root is mounted.
+# root is mounted. Archive mode (the module's default).
 { helpers, ... }:
 {
   name = "blankroot-scripted-btrfs";
@@ -20,7 +20,7 @@
     boot_into("scripted")
 
     assert "(initrd)" not in machine.succeed("systemd-analyze"), "booted with systemd in stage 1"
-    assert_status("rolled-back")
+    assert_status("archived")
     # blankroot writes its kernel log lines itself; stage 1 logs "mounting <dev> on /..." after it.
     assert_kernel_log_order("blankroot:", " on /...")
 
@@ -28,7 +28,7 @@
         plant(boot)
         reboot()
         assert_wiped(boot)
-        assert_status("rolled-back")
+        assert_status("archived")
         assert_kernel_log_order("blankroot:", " on /...")
   '';
 }

@@ -1,5 +1,6 @@
 # Scripted stage 1, ZFS (seed 000 with a working rollback): zfs.nix imports the pool in
 # postResumeCommands, blankroot runs after it (lib.mkAfter) and finds `zfs` through PATH.
+# Archive mode (the module's default).
 { lib, helpers, ... }:
 let
   zfs = import ./zfs-common.nix { inherit lib; };
@@ -27,14 +28,14 @@ in
     boot_into("scripted")
 
     assert "(initrd)" not in machine.succeed("systemd-analyze"), "booted with systemd in stage 1"
-    assert_status("rolled-back")
+    assert_status("archived")
     assert_kernel_log_order("blankroot:", " on /...")
 
     for boot in ["one", "two"]:
         plant(boot, nested=False)
         reboot()
         assert_wiped(boot, nested=False)
-        assert_status("rolled-back")
+        assert_status("archived")
         assert_kernel_log_order("blankroot:", " on /...")
   '';
 }

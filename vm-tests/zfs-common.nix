@@ -24,10 +24,15 @@
   };
 
   # Seed 000's datasets on `vdev`; the pool is exported so the next boot imports it cleanly.
+  # encrypted: seed 000's pool (-O encryption=aes-256-gcm -O keyformat=passphrase
+  # -O keylocation=prompt), every dataset under the pool's encryption root, the passphrase
+  # (helpers.py PASSPHRASE) given on stdin as nixpkgs' zfs test does.
   script = ''
-    def make_pool(vdev):
+    def make_pool(vdev: str, encrypted: bool = False) -> None:
+        key = f"echo -n {PASSPHRASE} | " if encrypted else ""
+        crypt = "-O encryption=aes-256-gcm -O keyformat=passphrase -O keylocation=prompt " if encrypted else ""
         machine.succeed(
-            f"zpool create -f -O mountpoint=none -O canmount=off -O acltype=posixacl -O xattr=sa rpool {vdev}",
+            f"{key}zpool create -f {crypt}-O mountpoint=none -O canmount=off -O acltype=posixacl -O xattr=sa rpool {vdev}",
             "zfs create -p -o canmount=noauto -o mountpoint=legacy rpool/local/root",
             "zfs snapshot rpool/local/root@blank",
             "zfs create -p -o mountpoint=legacy rpool/safe/persist",

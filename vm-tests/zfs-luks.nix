@@ -1,5 +1,5 @@
 # Seed 001: a ZFS pool inside LUKS "cryptroot", systemd stage 1. The rollback waits for the
-# cryptsetup unit and for the pool import.
+# cryptsetup unit and for the pool import. Archive mode (the module's default).
 { lib, helpers, ... }:
 let
   zfs = import ./zfs-common.nix { inherit lib; };
@@ -28,17 +28,17 @@ in
     )
     make_pool("/dev/mapper/cryptroot")
     machine.succeed("cryptsetup luksClose cryptroot")
-    boot_into("luks", unlock="cryptroot")
+    boot_into("luks", prompt=LUKS_PROMPT)
 
     assert "rpool/local/root on / type zfs" in machine.succeed("mount")
-    assert_status("rolled-back")
+    assert_status("archived")
     assert_order(["systemd-cryptsetup@cryptroot.service", "zfs-import-rpool.service"])
 
     for boot in ["one", "two"]:
         plant(boot, nested=False)
-        reboot(unlock="cryptroot")
+        reboot(prompt=LUKS_PROMPT)
         assert_wiped(boot, nested=False)
-        assert_status("rolled-back")
+        assert_status("archived")
         assert_order(["systemd-cryptsetup@cryptroot.service", "zfs-import-rpool.service"])
   '';
 }

@@ -1,5 +1,5 @@
-# ZFS root (seed 000's datasets), systemd stage 1: `zfs rollback -r rpool/local/root@blank` after
-# zfs-import-rpool.service, before sysroot.mount. (ZFS has no nested subvolumes to check: child
+# ZFS root (seed 000's datasets), systemd stage 1, delete mode (archive.enable = false):
+# `zfs rollback -r rpool/local/root@blank` after zfs-import-rpool.service, before sysroot.mount. (ZFS has no nested subvolumes to check: child
 # datasets are separate filesystems that a rollback leaves alone.)
 { lib, helpers, ... }:
 let
@@ -10,7 +10,10 @@ in
 
   nodes.machine = {
     imports = [ zfs.base ];
-    specialisation.zfs.configuration = zfs.fileSystems;
+    specialisation.zfs.configuration = {
+      imports = [ zfs.fileSystems ];
+      boot.blankroot.archive.enable = false;
+    };
   };
 
   testScript = helpers + zfs.script + ''

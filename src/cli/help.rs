@@ -58,11 +58,18 @@ Exit 0 listed, 1 failed or incomplete, 2 usage error."
 macro_rules! check_text {
     () => {
         "\
-Check that the next boot's rollback will go through.
+Check that the next boot's rollback will go through and wipes nothing that must persist.
 
-The rollback's preflight on the running system, read-only: prints a verdict. The target comes
-from the rollback options, else from /etc/blankroot/config.json (or --config).
-Exit 0 ok, 1 problems found, 2 usage error."
+The rollback's preflight on the running system, read-only: prints the plan and a verdict. It
+also reports what the root holds that must not be lost and that nothing persists (another mount,
+--persisted, --persisted-from, the configuration): /etc/machine-id, the SSH host keys,
+/var/lib/nixos, the Secure Boot keys (/etc/secureboot, /var/lib/sbctl), systemd's timer stamps,
+random seed and credential secret, /etc/zfs/zpool.cache and the key files the configuration
+names; and each path the configuration persists whose persistent copy is missing or empty while
+its data is still only on the root, with the command that copies it now. Each finding is one
+line: the path, why it matters, what to set. ZFS: a blank snapshot without a `zfs hold` is a
+warning. The target comes from the rollback options, else /etc/blankroot/config.json (--config).
+Exit 0 ok (the findings are warnings), 1 problems (the findings too with --strict), 2 usage error."
     };
 }
 

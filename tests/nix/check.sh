@@ -173,29 +173,107 @@ else
       jq -r ".scripts.$s" "$tmp/eval.json" >"$tmp/$s.sh"
       if sh -n "$tmp/$s.sh"; then pass "postResumeCommands ($s) parse with sh -n"; else fail "sh -n $s"; fi
     done
-    { echo '#!/usr/bin/env bash'; echo 'set -o errexit -o nounset -o pipefail'; jq -r .scripts.preSwitch "$tmp/eval.json"; } >"$tmp/pre.sh"
-    if command -v shellcheck >/dev/null; then
-      if shellcheck "$tmp/pre.sh"; then pass "preSwitchChecks fragment passes shellcheck"; else fail "shellcheck on the preSwitchChecks fragment"; fi
-    else
-      skip "shellcheck of the preSwitchChecks fragment (no shellcheck)"
-    fi
+    for mode in preSwitch preSwitchEnforce; do
+      { echo '#!/usr/bin/env bash'; echo 'set -o errexit -o nounset -o pipefail'; jq -r ".scripts.$mode" "$tmp/eval.json"; } >"$tmp/pre.sh"
+      if command -v shellcheck >/dev/null; then
+        if shellcheck "$tmp/pre.sh"; then pass "preSwitchChecks fragment ($mode) passes shellcheck"; else fail "shellcheck on the preSwitchChecks fragment ($mode)"; fi
+      else
+        skip "shellcheck of the preSwitchChecks fragment (no shellcheck)"
+      fi
+    done
 
-    # The VM tests' scripts: valid Python that passes pyflakes the way the nixpkgs test driver
-    # lints them (node names and driver functions as builtins).
+    # The pre-switch fragment run as nixpkgs runs it (pre-switch-check.nix: `if ! ( FRAGMENT )
+    # >&2; then ... exit 1` in a writeShellApplication script given the new toplevel and the
+    # action), with a stand-in blankroot that records its arguments: which command line, and
+    # which outcome, for warn and enforce.
+    pre_switch_case() { # NAME SCRIPT ACTION TOPLEVEL STUB_RC WANT_RC WANT_ARGS
+      local name=$1 script=$2 action=$3 toplevel=$4 stub_rc=$5 want_rc=$6 want_args=$7 rc=0 got
+      rm -f "$tmp/stub.args"
+      STUB_RC=$stub_rc bash "$script" "$toplevel" "$action" >"$tmp/pre.out" 2>&1 || rc=$?
+      got=$(cat "$tmp/stub.args" 2>/dev/null || echo "(not run)")
+      if [ "$rc" = "$want_rc" ] && [ "$got" = "$want_args" ]; then
+        pass "pre-switch check, $name: exit $rc, blankroot $got"
+      else
+        fail "pre-switch check, $name: exit $rc (want $want_rc), blankroot $got (want $want_args): $(cat "$tmp/pre.out")"
+      fi
+    }
+    cat >"$tmp/stub-blankroot" <<'STUB'
+#!/usr/bin/env bash
+printf '%s\n' "$*" >"$STUB_ARGS"
+exit "${STUB_RC:-0}"
+STUB
+    chmod +x "$tmp/stub-blankroot"
+    export STUB_ARGS="$tmp/stub.args"
+    store_bin=$(jq -r .bin "$tmp/eval.json")
+    for mode in preSwitch preSwitchEnforce; do
+      {
+        echo '#!/usr/bin/env bash'
+        echo 'set -o errexit -o nounset -o pipefail'
+        echo 'if ! ('
+        jq -r ".scripts.$mode" "$tmp/eval.json" | sed "s|$store_bin|$tmp/stub-blankroot|g"
+        echo ') >&2; then echo "Pre-switch check failed" >&2; exit 1; fi'
+      } >"$tmp/$mode.sh"
+    done
+    mkdir -p "$tmp/new-system/etc/blankroot" "$tmp/old-system/etc"
+    echo '{"args": []}' >"$tmp/new-system/etc/blankroot/config.json"
+    new_cfg="check --config $tmp/new-system/etc/blankroot/config.json"
+    pre_switch_case "warn, switch, ok" "$tmp/preSwitch.sh" switch "$tmp/new-system" 0 0 "$new_cfg"
+    pre_switch_case "warn, boot, findings" "$tmp/preSwitch.sh" boot "$tmp/new-system" 1 0 "$new_cfg"
+    pre_switch_case "warn, test: not run" "$tmp/preSwitch.sh" test "$tmp/new-system" 1 0 "(not run)"
+    pre_switch_case "warn, no config.json in the new system" "$tmp/preSwitch.sh" switch "$tmp/old-system" 0 0 "(not run)"
+    pre_switch_case "enforce, switch, ok" "$tmp/preSwitchEnforce.sh" switch "$tmp/new-system" 0 0 "$new_cfg --strict"
+    pre_switch_case "enforce, boot, findings: refused" "$tmp/preSwitchEnforce.sh" boot "$tmp/new-system" 1 1 "$new_cfg --strict"
+    pre_switch_case "enforce, check, findings: refused" "$tmp/preSwitchEnforce.sh" check "$tmp/new-system" 1 1 "$new_cfg --strict"
+    pre_switch_case "enforce, dry-activate: not run" "$tmp/preSwitchEnforce.sh" dry-activate "$tmp/new-system" 1 0 "(not run)"
+    pre_switch_case "enforce, no config.json in the new system: refused" "$tmp/preSwitchEnforce.sh" switch "$tmp/old-system" 0 1 "(not run)"
+
+    # The VM tests' scripts, as the nixpkgs test driver checks them before booting anything:
+    # valid Python; pyflakes with the driver's names as builtins; mypy --no-implicit-optional
+    # with type information prepended (tests/nix/vm-driver-types.py, then `NODE: QemuMachine` for
+    # each node, as the driver's test-script-prepend.py); ruff (the driver's lint since nixpkgs
+    # PR #509615; its default rules here). Each tool runs where it is installed.
+    have() { python3 -m "$1" --version >/dev/null 2>&1; }
+    vm_builtins=machine,start_all,subtest,machines,driver,log,retry,join_all,polling_condition,serial_stdout_on,serial_stdout_off,Machine
     if nix-instantiate --store dummy:// --eval --strict --json tests/nix/vm-scripts.nix --arg lib "$lib_expr" >"$tmp/vm.json" 2>"$tmp/vm.err"; then
       for t in $(jq -r 'keys[]' "$tmp/vm.json"); do
-        jq -r --arg t "$t" '.[$t]' "$tmp/vm.json" >"$tmp/vm-$t.py"
+        jq -r --arg t "$t" '.[$t].script' "$tmp/vm.json" >"$tmp/vm-$t.py"
+        nodes=$(jq -r --arg t "$t" '.[$t].nodes | join(",")' "$tmp/vm.json")
         if ! python3 -c 'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")' "$tmp/vm-$t.py"; then
           fail "vm-tests/$t.nix: the testScript is not valid Python"
-        elif python3 -m pyflakes --version >/dev/null 2>&1; then
-          if PYFLAKES_BUILTINS=machine,start_all,subtest,machines,driver,log,retry,join_all,polling_condition,serial_stdout_on,serial_stdout_off,Machine \
-            python3 -m pyflakes "$tmp/vm-$t.py"; then
-            pass "vm-tests/$t.nix: testScript compiles and passes pyflakes"
+          continue
+        fi
+        checked="compiles" ok=1
+        if have pyflakes; then
+          if PYFLAKES_BUILTINS="$vm_builtins,$nodes" python3 -m pyflakes "$tmp/vm-$t.py"; then
+            checked="$checked, pyflakes"
           else
             fail "vm-tests/$t.nix: pyflakes"
+            ok=0
           fi
-        else
-          pass "vm-tests/$t.nix: testScript compiles (pyflakes not installed: not linted)"
+        fi
+        if have mypy; then
+          {
+            cat tests/nix/vm-driver-types.py
+            jq -r --arg t "$t" '.[$t].nodes[] | "\(.): QemuMachine"' "$tmp/vm.json"
+            cat "$tmp/vm-$t.py"
+          } >"$tmp/typed-$t.py"
+          if python3 -m mypy --no-implicit-optional --no-error-summary --cache-dir "$tmp/mypy-cache" "$tmp/typed-$t.py"; then
+            checked="$checked, mypy"
+          else
+            fail "vm-tests/$t.nix: mypy"
+            ok=0
+          fi
+        fi
+        if have ruff; then
+          if python3 -m ruff check --quiet --no-cache --config "builtins = [$(echo "$vm_builtins,$nodes" | sed 's/[^,]*/"&"/g')]" "$tmp/vm-$t.py"; then
+            checked="$checked, ruff"
+          else
+            fail "vm-tests/$t.nix: ruff"
+            ok=0
+          fi
+        fi
+        if [ "$ok" = 1 ]; then
+          pass "vm-tests/$t.nix: testScript $checked$(have pyflakes && have mypy && have ruff || echo " (of pyflakes, mypy and ruff only those installed ran)")"
         fi
       done
     else

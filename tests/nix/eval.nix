@@ -13,6 +13,10 @@
 }:
 let
   escape = import ./systemd-escape.nix { inherit lib; };
+  h = import ../../nixos-module/lib.nix {
+    inherit lib;
+    utils = { };
+  };
   seeds = import ./seeds.nix;
   pkgPath = "/nix/store/00000000000000000000000000000000-blankroot-0.1.0";
   bin = "${pkgPath}/bin/blankroot";
@@ -83,10 +87,77 @@ let
   ];
 
   s002 = evalWith { withImpermanence = true; } [ seeds.seed002 seeds.impermanence002 ];
+  s002delete = eval [ seeds.seed002 { boot.blankroot.archive.enable = false; } ];
+  s002enforce = eval [ seeds.seed002 { boot.blankroot.preSwitchCheck = "enforce"; } ];
+  s002off = eval [ seeds.seed002 { boot.blankroot.preSwitchCheck = "off"; } ];
+  # config.json with every module that names persisted paths or key files.
+  persistAll = evalWith { withImpermanence = true; withPreservation = true; withSecrets = true; } [
+    seeds.seed002
+    seeds.impermanence002
+    seeds.impermanenceEvaluated
+    seeds.preservation
+    seeds.secrets
+  ];
+  preservationOff = evalWith { withPreservation = true; withSecrets = true; } [
+    seeds.seed002
+    seeds.preservation
+    { preservation.enable = lib.mkForce false; }
+  ];
+  # The options exist, nothing is set (sshd off): no key files.
+  secretsUnset = evalWith { withSecrets = true; } [ seeds.seed002 ];
+  # The no-wipe entry, and the system inside it: the parent's modules plus the specialisation's
+  # configuration (what inheritParentConfig = true evaluates).
+  noWipe = eval [ seeds.seed002 { boot.blankroot.noWipeEntry.enable = true; } ];
+  noWipeSpec = noWipe.specialisation.no-wipe;
+  noWipeInside = eval [
+    seeds.seed002
+    {
+      boot.blankroot.noWipeEntry.enable = true;
+      boot.blankroot.statusCheck = true;
+    }
+    noWipeSpec.configuration
+  ];
+  noWipeScripted = eval [
+    seeds.seed002
+    {
+      boot.initrd.systemd.enable = false;
+      boot.blankroot.noWipeEntry.enable = true;
+    }
+    noWipe.specialisation.no-wipe.configuration
+  ];
+  noWipeNamed = eval [ seeds.seed002 { boot.blankroot.noWipeEntry = { enable = true; name = "keep-root"; }; } ];
+  noWipeBadName = eval [ seeds.seed002 { boot.blankroot.noWipeEntry = { enable = true; name = "keep root/once"; }; } ];
+  noWipeNoOption = evalWith { withSpecialisations = false; } [ seeds.seed002 { boot.blankroot.noWipeEntry.enable = true; } ];
+  # Automatic boot assessment.
+  status = c: c.systemd.services.blankroot-status;
+  counting = extra: evalWith { withBootCounting = true; withLanzaboote = true; } ([ seeds.seed002 ] ++ extra);
+  countOn = counting [ { boot.loader.systemd-boot = { enable = true; bootCounting.enable = true; }; } ];
+  countOffSdBoot = counting [ { boot.loader.systemd-boot.bootCounting.enable = true; } ];
+  countOff = counting [ { boot.loader.systemd-boot.enable = true; } ];
+  countLanza = counting [ { boot.lanzaboote = { enable = true; bootCounting.initialTries = 3; }; } ];
+  countLanzaZero = counting [ { boot.lanzaboote.enable = true; } ];
+  countOptedOut = counting [
+    {
+      boot.loader.systemd-boot = { enable = true; bootCounting.enable = true; };
+      boot.blankroot.bootAssessment = false;
+    }
+  ];
+  countNoStatus = counting [
+    {
+      boot.loader.systemd-boot = { enable = true; bootCounting.enable = true; };
+      boot.blankroot.statusCheck = false;
+    }
+  ];
+  # Mount options of a multi-device root.
+  raid1 = eval [ seeds.raid1 ];
+  raid1Degraded = eval [ seeds.raid1Degraded ];
+  badMountOptions = eval [ seeds.seed002 { boot.blankroot.mountOptions = [ "subvolid=5" ]; } ];
+  zfsMountOptions = eval [ seeds.seed000 { boot.blankroot.mountOptions = [ "degraded" ]; } ];
   s002noSwitch = evalWith { withPreSwitchChecks = false; } [ seeds.seed002 ];
   s002stop = eval [ seeds.seed002 { boot.blankroot.onFailure = "stop"; } ];
   s002scripted = eval [ seeds.seed002 { boot.initrd.systemd.enable = false; boot.blankroot.onFailure = "stop"; } ];
-  s002archive = eval [ seeds.seed002 { boot.blankroot.archive = { enable = true; keep = 5; }; } ];
+  s002archive = eval [ seeds.seed002 { boot.blankroot.archive.keep = 5; } ];
+  s002unlimited = eval [ seeds.seed002 { boot.blankroot.archive = { keep = null; keepDays = null; }; } ];
   s002mapper = eval [
     seeds.seed002
     {
@@ -98,7 +169,7 @@ let
   s004 = eval [ seeds.seed004 ];
   at = eval [ seeds.atLayout ];
   z000 = eval [ seeds.seed000 ];
-  z000archive = eval [ seeds.seed000 { boot.blankroot.archive = { enable = true; keep = 3; }; } ];
+  z000delete = eval [ seeds.seed000 { boot.blankroot.archive.enable = false; } ];
   z001 = eval [ seeds.seed001 ];
   z001scripted = eval [ seeds.seed001 { boot.initrd.systemd.enable = false; } ];
   zHibernate = evalWith { withZfsOptions = true; } [ seeds.seed000 { boot.zfs.allowHibernation = true; } ];
@@ -110,7 +181,10 @@ let
   otherById = eval [ seeds.seed002 { fileSystems."/home".options = lib.mkForce [ "subvolid=300" ]; } ];
   disabled = eval [ seeds.seed002 { boot.blankroot.enable = false; } ];
 
-  config002 = builtins.fromJSON s002.environment.etc."blankroot/config.json".text;
+  configOf = c: builtins.fromJSON c.environment.etc."blankroot/config.json".text;
+  config002 = configOf s002;
+  configAll = configOf persistAll;
+  archiveArgs = [ "--archive-dir" "old_roots" "--keep" "3" "--keep-days" "14" ];
 
   # The unit text as nixpkgs writes it (nixos/lib/systemd-lib.nix: the unitConfig module turns
   # requires/after/... into [Unit] keys, attrsToSection writes one "Key=value" line per key in
@@ -157,7 +231,9 @@ let
   renderCases = {
     seed002 = [ seeds.seed002 ];
     seed002stop = [ seeds.seed002 { boot.blankroot.onFailure = "stop"; } ];
-    seed002archive = [ seeds.seed002 { boot.blankroot.archive = { enable = true; keep = 5; }; } ];
+    seed002archive = [ seeds.seed002 { boot.blankroot.archive.keep = 5; } ];
+    seed002delete = [ seeds.seed002 { boot.blankroot.archive.enable = false; } ];
+    raid1 = [ seeds.raid1 ];
     seed004 = [ seeds.seed004 ];
     at = [ seeds.atLayout ];
     zfs000 = [ seeds.seed000 ];
@@ -207,10 +283,19 @@ let
   failures = lib.concatLists [
     # seed 002: everything derived from fileSystems."/" and boot.initrd.luks
     (clean "002" s002)
-    (eq "002 args" (args s002) [
+    # archive mode by default in the module (keep = 3, keepDays = 14), delete mode when asked
+    (eq "002 args" (args s002) ([
+      "--fs" "btrfs" "--device" seeds.uuid "--subvolume" "root" "--blank" "root-blank"
+      "--protect" "home" "--protect" "nix" "--protect" "persist" "--protect" "log"
+    ] ++ archiveArgs))
+    (eq "002 archive default" { inherit (s002.boot.blankroot.archive) enable keep keepDays directory; } {
+      enable = true; keep = 3; keepDays = 14; directory = "old_roots";
+    })
+    (eq "002 delete mode" (args s002delete) [
       "--fs" "btrfs" "--device" seeds.uuid "--subvolume" "root" "--blank" "root-blank"
       "--protect" "home" "--protect" "nix" "--protect" "persist" "--protect" "log"
     ])
+    (eq "002 no limits" (lib.drop 16 (args s002unlimited)) [ "--archive-dir" "old_roots" ])
     (eq "002 requires" (unit s002).requires [ devUnit ])
     (eq "002 after" (unit s002).after ([ devUnit "systemd-cryptsetup@enc.service" ] ++ base))
     (eq "002 before" (unit s002).before [ "sysroot.mount" "sysroot-nix.mount" "sysroot-persist.mount" "sysroot-var-log.mount" "shutdown.target" ])
@@ -230,10 +315,104 @@ let
     (eq "002 config.json persisted" config002.persisted [
       "/etc/nixos" "/var/db/sudo" "/var/lib/bluetooth" "/etc/machine-id" "/etc/ssh/ssh_host_ed25519_key" "/home/alice/Documents"
     ])
-    (check "002 preSwitchChecks" (lib.hasInfix "${bin} check ${lib.escapeShellArgs (args s002)}" s002.system.preSwitchChecks.blankroot) "no blankroot check in system.preSwitchChecks")
-    (check "002 preSwitchChecks warns" (!(lib.hasInfix "exit 1" s002.system.preSwitchChecks.blankroot)) "default preSwitchCheck must not be fatal")
+    (eq "002 config.json persist_dir" config002.persist_dir "/persist")
+    (eq "002 config.json persistence" (lib.head config002.persistence) { path = "/etc/nixos"; stored = "/persist/etc/nixos"; })
+    (eq "002 config.json members" (lib.attrNames config002) [ "args" "must_persist" "persist_dir" "persisted" "persistence" ])
+    # the pre-switch check reads the configuration being switched to ($1, the new toplevel)
+    (check "002 preSwitchChecks" (lib.hasInfix ''new_config="''${1-}/etc/blankroot/config.json"'' s002.system.preSwitchChecks.blankroot
+      && lib.hasInfix ''${bin} check --config "$new_config"; then'' s002.system.preSwitchChecks.blankroot) s002.system.preSwitchChecks.blankroot)
+    (check "002 preSwitchChecks warns" (!(lib.hasInfix "exit 1" s002.system.preSwitchChecks.blankroot) && !(lib.hasInfix "--strict" s002.system.preSwitchChecks.blankroot)) "default preSwitchCheck must not be fatal")
+    (check "enforce: --strict, fatal" (lib.hasInfix ''${bin} check --config "$new_config" --strict; then'' s002enforce.system.preSwitchChecks.blankroot
+      && lib.hasInfix "exit 1" s002enforce.system.preSwitchChecks.blankroot) s002enforce.system.preSwitchChecks.blankroot)
+    (eq "off: no pre-switch check" s002off.system.preSwitchChecks { })
     (eq "002 without preSwitchChecks" (failed s002noSwitch) [ ])
-    (eq "002 without impermanence" (builtins.fromJSON s002noSwitch.environment.etc."blankroot/config.json".text).persisted [ ])
+    (eq "002 without impermanence" (configOf s002noSwitch) {
+      args = args s002noSwitch; persisted = [ ]; persist_dir = null; persistence = [ ]; must_persist = [ ];
+    })
+    # config.json: every persisted path with its persistent copy, and the key files named
+    (clean "persistence and secrets" persistAll)
+    (eq "all: persist_dir (the first enabled location)" configAll.persist_dir "/persist")
+    (eq "all: persistence" configAll.persistence [
+      { path = "/etc/nixos"; stored = "/persist/etc/nixos"; }
+      { path = "/var/db/sudo"; stored = "/persist/var/db/sudo"; }
+      { path = "/var/lib/bluetooth"; stored = "/persist/var/lib/bluetooth"; }
+      { path = "/etc/machine-id"; stored = "/persist/etc/machine-id"; }
+      { path = "/etc/ssh/ssh_host_ed25519_key"; stored = "/persist/etc/ssh/ssh_host_ed25519_key"; }
+      { path = "/home/alice/Documents"; stored = "/persist/home/alice/Documents"; }
+      { path = "/var/lib/x"; stored = "/persist/elsewhere/var/lib/x"; }
+      { path = "/var/lib/foo"; stored = "/state/var/lib/foo"; }
+      { path = "/var/lib/bar"; stored = "/state/var/lib/bar"; }
+      { path = "/home/bob/.ssh"; stored = "/state/home/bob/.ssh"; }
+      { path = "/etc/machine-id"; stored = "/state/etc/machine-id"; }
+    ])
+    (eq "all: persisted (unique)" configAll.persisted [
+      "/etc/nixos" "/var/db/sudo" "/var/lib/bluetooth" "/etc/machine-id" "/etc/ssh/ssh_host_ed25519_key"
+      "/home/alice/Documents" "/var/lib/x" "/var/lib/foo" "/var/lib/bar" "/home/bob/.ssh"
+    ])
+    (eq "all: must_persist" configAll.must_persist [
+      "/etc/ssh/ssh_host_rsa_key" "/etc/ssh/ssh_host_ed25519_key" "/var/lib/sops-nix/key.txt" "/var/lib/sops/gnupg"
+      "/persist/etc/ssh/ssh_host_ed25519_key" "/etc/age/identity"
+    ])
+    # impermanence's users.<name>.home is a removed option (reading it throws); its entries carry
+    # the absolute path, so the helper never reads it (the stand-in option type would).
+    (eq "impermanence users: home never read" (h.storeEntries {
+      "/persist" = {
+        persistentStoragePath = "/persist";
+        users.carol = {
+          home = throw "users.carol.home was read";
+          files = [ { file = ".netrc"; filePath = "/home/carol/.netrc"; persistentStoragePath = "/persist"; } ];
+        };
+      };
+    }) [ { path = "/home/carol/.netrc"; stored = "/persist/home/carol/.netrc"; } ])
+    (eq "preservation.enable = false persists nothing" (lib.filter (p: lib.hasPrefix "/var/lib/foo" p) (configOf preservationOff).persisted) [ ])
+    (eq "preservation alone: persist_dir" (configOf (evalWith { withPreservation = true; } [ seeds.seed002 seeds.preservation ])).persist_dir "/state")
+    (eq "sshd off, nothing set: no key files" (configOf secretsUnset).must_persist [ ])
+    # the no-wipe entry: a specialisation, and inside it no rollback and no status check
+    (clean "no-wipe" noWipe)
+    (eq "no-wipe specialisation" (lib.attrNames noWipe.specialisation) [ "no-wipe" ])
+    (eq "no-wipe inherits the parent" noWipeSpec.inheritParentConfig true)
+    (eq "no-wipe: the parent rolls back" (lib.attrNames noWipe.boot.initrd.systemd.services) [ "blankroot" ])
+    (clean "no-wipe inside" noWipeInside)
+    (eq "no-wipe inside: no rollback unit" noWipeInside.boot.initrd.systemd.services { })
+    (eq "no-wipe inside: no status unit (even with statusCheck = true)" noWipeInside.systemd.services { })
+    (eq "no-wipe inside: tagged" noWipeInside.system.nixos.tags [ "no-wipe" ])
+    (eq "no-wipe inside: config.json as the parent's" (configOf noWipeInside) (configOf noWipe))
+    (check "no-wipe inside: blankroot on PATH" (has package noWipeInside.environment.systemPackages) "no package")
+    (eq "no-wipe inside, scripted: no rollback" [ noWipeScripted.boot.initrd.postResumeCommands noWipeScripted.boot.initrd.extraUtilsCommands ] [ "" "" ])
+    (eq "no-wipe off by default" s002.specialisation { })
+    (eq "no-wipe named" (lib.attrNames noWipeNamed.specialisation) [ "keep-root" ])
+    (eq "no-wipe named: tag" noWipeNamed.specialisation.keep-root.configuration.system.nixos.tags [ "keep-root" ])
+    (assertionLike "no-wipe bad name" noWipeBadName "boot.blankroot.noWipeEntry.name")
+    (clean "no-wipe without the specialisation option" noWipeNoOption)
+    # boot-complete.target: always ordered before it; required by it with boot counting
+    (eq "status before boot-complete" (status s002).before [ "sysinit.target" "boot-complete.target" "shutdown.target" ])
+    (eq "no counting: not required" (status s002).requiredBy [ ])
+    (eq "systemd-boot counting: required" (status countOn).requiredBy [ "boot-complete.target" ])
+    (eq "systemd-boot counting: assessment on" countOn.boot.blankroot.bootAssessment true)
+    (eq "counting set, systemd-boot off: not required" (status countOffSdBoot).requiredBy [ ])
+    (eq "systemd-boot without counting: not required" (status countOff).requiredBy [ ])
+    (eq "lanzaboote counting: required" (status countLanza).requiredBy [ "boot-complete.target" ])
+    (eq "lanzaboote initialTries = 0: not required" (status countLanzaZero).requiredBy [ ])
+    (eq "bootAssessment = false: not required" (status countOptedOut).requiredBy [ ])
+    (eq "statusCheck = false: no unit" countNoStatus.systemd.services { })
+    # mount options: device= and degraded from fileSystems."/".options, nothing else
+    (clean "raid1" raid1)
+    (eq "raid1 mountOptions" raid1.boot.blankroot.mountOptions [ "device=/dev/vdb" "device=/dev/vdc" ])
+    (eq "raid1 args" (args raid1) ([
+      "--fs" "btrfs" "--device" "/dev/vdb" "--subvolume" "root" "--blank" "root-blank" "--protect" "persist"
+      "--mount-options" "device=/dev/vdb,device=/dev/vdc"
+    ] ++ archiveArgs))
+    (eq "raid1 waits for the other member" (unit raid1).wants [ "dev-vdc.device" ])
+    (eq "raid1 after" (unit raid1).after ([ "dev-vdb.device" "dev-vdc.device" ] ++ base))
+    (eq "raid1 requires only the root device" (unit raid1).requires [ "dev-vdb.device" ])
+    (clean "raid1 degraded" raid1Degraded)
+    (eq "degraded mountOptions" raid1Degraded.boot.blankroot.mountOptions [ "device=/dev/vdb" "degraded" ])
+    (check "degraded args" (infix [ "--mount-options" "device=/dev/vdb,degraded" ] (args raid1Degraded)) (builtins.toJSON (args raid1Degraded)))
+    (eq "degraded: waits for no member" (unit raid1Degraded).wants [ ])
+    (eq "002: no mount options" [ s002.boot.blankroot.mountOptions (lib.elem "--mount-options" (args s002)) (unit s002).wants ] [ [ ] false [ ] ])
+    (assertionLike "subvolid= in mountOptions" badMountOptions "never subvol= or subvolid=")
+    (assertionLike "mountOptions with ZFS" zfsMountOptions "for Btrfs only")
+    (eq "000: no mount options" z000.boot.blankroot.mountOptions [ ])
     # onFailure
     (eq "stop requiredBy" (unit s002stop).requiredBy [ "sysroot.mount" "initrd.target" ])
     (eq "stop wantedBy" (unit s002stop).wantedBy [ ])
@@ -246,7 +425,7 @@ let
     (check "scripted waits" (lib.hasInfix "waitDevice ${lib.escapeShellArg seeds.uuid}" s002scripted.boot.initrd.postResumeCommands) "no waitDevice")
     (check "scripted stop" (lib.hasInfix "; fail" s002scripted.boot.initrd.postResumeCommands) "onFailure = stop does not call fail")
     # archive
-    (check "archive args" (infix [ "--archive-dir" "old_roots" "--keep" "5" "--keep-days" "30" ] (args s002archive)) (builtins.toJSON (args s002archive)))
+    (check "archive args" (infix [ "--archive-dir" "old_roots" "--keep" "5" "--keep-days" "14" ] (args s002archive)) (builtins.toJSON (args s002archive)))
     # root on /dev/mapper/<luks>: only that container, escaped
     (eq "mapper after" (unit s002mapper).after ([ "dev-mapper-crypt\\x2droot.device" "systemd-cryptsetup@crypt\\x2droot.service" ] ++ base))
     # device set by hand to the container: the other subvolumes are still found by fileSystems."/"'s device
@@ -255,29 +434,30 @@ let
     (eq "explicit device before" (unit s002explicit).before (unit s002).before)
     # seed 004: empty root, two LUKS devices, root on /dev/mapper/cryptfs
     (clean "004" s004)
-    (eq "004 args" (args s004) [ "--fs" "btrfs" "--device" "/dev/mapper/cryptfs" "--subvolume" "root" "--empty" "--protect" "nix" "--protect" "persist" ])
+    (eq "004 args" (args s004) ([ "--fs" "btrfs" "--device" "/dev/mapper/cryptfs" "--subvolume" "root" "--empty" "--protect" "nix" "--protect" "persist" ] ++ archiveArgs))
     (eq "004 after" (unit s004).after ([ "dev-mapper-cryptfs.device" "systemd-cryptsetup@cryptfs.service" ] ++ base))
     (eq "004 before" (unit s004).before [ "sysroot.mount" "sysroot-nix.mount" "sysroot-persist.mount" "shutdown.target" ])
     # subvol=/@ and UUID= tags
     (clean "@" at)
-    (eq "@ args" (args at) [
+    (eq "@ args" (args at) ([
       "--fs" "btrfs" "--device" "/dev/disk/by-uuid/5a5a5a5a-1111-2222-3333-444444444444" "--subvolume" "@" "--blank" "@-blank"
       "--protect" "@home" "--protect" "@persist"
-    ])
+    ] ++ archiveArgs))
     (eq "@ requires" (unit at).requires [ "dev-disk-by\\x2duuid-5a5a5a5a\\x2d1111\\x2d2222\\x2d3333\\x2d444444444444.device" ])
     # ZFS seeds
     (clean "000" z000)
-    (eq "000 args" (args z000) [ "--fs" "zfs" "--dataset" "rpool/local/root" "--snapshot" "blank" ])
-    (eq "000 archive args" (args z000archive) [
+    (eq "000 args" (args z000) [
       "--fs" "zfs" "--dataset" "rpool/local/root" "--snapshot" "blank"
-      "--archive-dir" "rpool/local/old_roots" "--keep" "3" "--keep-days" "30"
+      "--archive-dir" "rpool/local/old_roots" "--keep" "3" "--keep-days" "14"
     ])
+    (eq "000 delete mode" (args z000delete) [ "--fs" "zfs" "--dataset" "rpool/local/root" "--snapshot" "blank" ])
     (eq "000 requires" (unit z000).requires [ "zfs-import-rpool.service" ])
     (eq "000 after" (unit z000).after ([ "zfs-import-rpool.service" ] ++ base))
     (eq "000 before" (unit z000).before [ "sysroot.mount" "sysroot-nix.mount" "sysroot-persist.mount" "shutdown.target" ])
     (clean "001" z001)
     (eq "001 after" (unit z001).after ([ "zfs-import-rpool.service" "systemd-cryptsetup@cryptroot.service" ] ++ base))
-    (check "001 scripted" (lib.hasInfix "blankroot rollback --fs zfs --dataset rpool/local/root --snapshot blank ||" z001scripted.boot.initrd.postResumeCommands) "no ZFS rollback call")
+    (check "001 scripted" (lib.hasInfix "blankroot rollback ${lib.escapeShellArgs (args z001scripted)} ||" z001scripted.boot.initrd.postResumeCommands) "no ZFS rollback call")
+    (eq "001 scripted args" (lib.take 6 (args z001scripted)) [ "--fs" "zfs" "--dataset" "rpool/local/root" "--snapshot" "blank" ])
     (check "001 scripted no wait" (!(lib.hasInfix "waitDevice" z001scripted.boot.initrd.postResumeCommands)) "ZFS has no device to wait for")
     (assertionLike "zfs hibernation" zHibernate "boot.zfs.forceImportRoot")
     # refusals
@@ -312,25 +492,42 @@ in
 {
   inherit failures renderedBy;
   golden = goldenHeader + norm (if real == null then rendered.seed002.ours else rendered.seed002.nixpkgs);
+  # Every rendered unit, to look at (nixpkgs' text when its files are at hand).
+  units = lib.mapAttrs (_: r: norm (r.nixpkgs or r.ours)) rendered;
+  # The stage-2 blankroot-status.service with boot counting on, by the project's renderer
+  # (nixpkgs' stage-2 service type reaches for pkgs: its default `path`).
+  statusUnits = lib.mapAttrs (_: c: norm (renderUnit (status c))) {
+    seed002 = s002;
+    counting = countOn;
+  };
   # Shell fragments, for `sh -n` and shellcheck in check.sh.
   scripts = {
     postResume = s002scripted.boot.initrd.postResumeCommands;
     postResumeZfs = z001scripted.boot.initrd.postResumeCommands;
     preSwitch = s002.system.preSwitchChecks.blankroot;
+    preSwitchEnforce = s002enforce.system.preSwitchChecks.blankroot;
   };
+  # The store path of the binary in the scripts, for check.sh to replace with a stand-in.
+  inherit bin;
   escapes = map escape.escapeSystemdPath [ seeds.uuid "/sysroot/var/log" "/" ];
   # For the root-only check: each case's arguments and ExecStart line (Btrfs on a loop device,
   # ZFS on a file-backed zfs-fuse pool).
-  rootCases = lib.mapAttrs (_: c: {
+  # A multi-device case names the filesystem's members ({ config; members; }): loop_case.py makes
+  # it over that many loop devices and removes the members the arguments do not name (degraded).
+  rootCases = lib.mapAttrs (_: v: let c = v.config or v; in {
     args = args c;
     execStart = (unit c).serviceConfig.ExecStart;
+    members = v.members or null;
     inherit bin;
   }) {
     seed002 = s002;
     seed002archive = s002archive;
+    seed002delete = s002delete;
+    raid1 = { config = raid1; members = [ "/dev/vdb" "/dev/vdc" ]; };
+    raid1Degraded = { config = raid1Degraded; members = [ "/dev/vdb" "/dev/vdc" ]; };
     seed004 = s004;
     at = at;
     zfs000 = z000;
-    zfs000archive = z000archive;
+    zfs000delete = z000delete;
   };
 }

@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """One root-only case of tests/nix/check.sh: build the layout the module's arguments describe
-(Btrfs: a loop device; ZFS: a file-backed zfs-fuse pool, started with tests/zfs-fuse-daemon.sh),
-run `blankroot rollback <args> --dry-run` on it, expect exit 0 and no change.
+(Btrfs: a loop device, or a RAID1 over one loop device per member; ZFS: a file-backed zfs-fuse
+pool, started with tests/zfs-fuse-daemon.sh), run `blankroot rollback <args> --dry-run` on it,
+expect exit 0 and no change.
+
+A multi-device case ("members" in the case) whose arguments do not name every member
+(--device, device= in --mount-options) is the degraded boot: those members lose their btrfs
+signature and the kernel forgets them, so only `degraded` in --mount-options lets the top level
+mount; the same dry run without it must fail.
 
 usage: loop_case.py BLANKROOT TMPDIR CASE < eval.json
 Exit 77: the case cannot run here (no ZFS daemon).
@@ -47,7 +53,7 @@ def subvolume(top, name):
     return path
 
 
-def dry_run(binary, tmp, case, real):
+def dry_run(binary, tmp, case, real, want=0):
     env = dict(os.environ, BLANKROOT_KMSG="none", BLANKROOT_KERNEL_CMDLINE="")
     status = os.path.join(tmp, f"{case}-status.json")
     p = subprocess.run(
@@ -55,8 +61,31 @@ def dry_run(binary, tmp, case, real):
         text=True, capture_output=True, env=env,
     )
     print(f"  $ blankroot rollback {shlex.join(real)} --dry-run ... -> exit {p.returncode}")
-    if p.returncode != 0:
-        sys.exit(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
+    if want != 0 and p.returncode != 0:
+        print("    " + (p.stderr.strip().splitlines() or ["(no error text)"])[-1])
+    if (p.returncode == 0) != (want == 0):
+        sys.exit(f"exit {p.returncode}, want {'0' if want == 0 else 'non-zero'}\n{p.stdout}\n{p.stderr}")
+
+
+def mount_devices(args):
+    """The device= paths of --mount-options."""
+    if "--mount-options" not in args:
+        return []
+    value = args[args.index("--mount-options") + 1]
+    return [o[len("device="):] for o in value.split(",") if o.startswith("device=")]
+
+
+def renamed(args, loops):
+    """The arguments with the members' paths (--device, device=) replaced by their loop devices."""
+    real = list(args)
+    real[real.index("--device") + 1] = loops[real[real.index("--device") + 1]]
+    if "--mount-options" in real:
+        i = real.index("--mount-options") + 1
+        real[i] = ",".join(
+            "device=" + loops[o[len("device="):]] if o.startswith("device=") else o
+            for o in real[i].split(",")
+        )
+    return real
 
 
 def zfs_case(binary, tmp, case, args, o):
@@ -98,13 +127,23 @@ def main():
     o = opts(args)
     if "--dataset" in o:
         return zfs_case(binary, tmp, case, args, o)
-    image, top = os.path.join(tmp, f"{case}.img"), os.path.join(tmp, f"mnt-{case}")
+    members = c.get("members") or [o["--device"]]
+    named = {o["--device"], *mount_devices(args)}
+    unknown = named - set(members)
+    if unknown:
+        sys.exit(f"the arguments name devices that are not members of the filesystem: {sorted(unknown)}")
+    top = os.path.join(tmp, f"mnt-{case}")
     os.makedirs(top)
-    run("truncate", "-s", "300M", image)
-    run("mkfs.btrfs", "-q", "-f", image)
-    loop = run("losetup", "--find", "--show", image)
-    with open(os.path.join(tmp, "loops"), "a") as f:
-        f.write(loop + "\n")
+    loops = {}
+    for n, member in enumerate(members):
+        image = os.path.join(tmp, f"{case}-{n}.img")
+        run("truncate", "-s", "300M", image)
+        loops[member] = run("losetup", "--find", "--show", image)
+        with open(os.path.join(tmp, "loops"), "a") as f:
+            f.write(loops[member] + "\n")
+    raid = ["-d", "raid1", "-m", "raid1"] if len(members) > 1 else []
+    run("mkfs.btrfs", "-q", "-f", *raid, *loops.values())
+    loop = loops[o["--device"]]
     try:
         run("mount", "-o", "subvolid=5", loop, top)
         root = subvolume(top, o["--subvolume"])
@@ -122,17 +161,30 @@ def main():
             os.makedirs(os.path.join(top, o["--archive-dir"]), exist_ok=True)
         run("umount", top)
 
-        real = list(args)
-        real[real.index("--device") + 1] = loop
+        real = renamed(args, loops)
+        missing = [loops[m] for m in members if m not in named]
+        for gone in missing:
+            run("wipefs", "-q", "-a", gone)
+            run("btrfs", "device", "scan", "--forget", gone)
+        if missing:
+            mount_options = real[real.index("--mount-options") + 1].split(",")
+            if "degraded" not in mount_options:
+                sys.exit("a member is missing and --mount-options has no degraded")
+            without = list(real)
+            without[without.index("--mount-options") + 1] = ",".join(x for x in mount_options if x != "degraded")
+            print(f"  {len(missing)} of {len(members)} members removed; without degraded the top level must not mount:")
+            dry_run(binary, tmp, case, without, want=1)
         dry_run(binary, tmp, case, real)
 
-        run("mount", "-o", "subvolid=5", loop, top)
+        run("mount", "-o", ",".join(["subvolid=5", "ro", *(["degraded"] if missing else [])]), loop, top)
         if not os.path.exists(os.path.join(top, o["--subvolume"], "canary")):
             sys.exit("the dry run changed the root")
         run("umount", top)
     finally:
         subprocess.run(["umount", top], capture_output=True)
-        subprocess.run(["losetup", "-d", loop], capture_output=True)
+        for dev in loops.values():
+            subprocess.run(["btrfs", "device", "scan", "--forget", dev], capture_output=True)
+            subprocess.run(["losetup", "-d", dev], capture_output=True)
 
 
 if __name__ == "__main__":

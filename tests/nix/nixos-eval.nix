@@ -1,7 +1,11 @@
 # The module evaluated inside real NixOS (nixpkgs' own option declarations, unit rendering and
-# assertions), for `nix flake check`: seeds 002, 000 and 001 (scripted) build their toplevel
-# derivations (every assertion holds), and seed 002's rendered blankroot.service is exactly
-# vm-tests/golden/btrfs-luks.unit (store paths replaced by its placeholders).
+# assertions), for `nix flake check`: seeds 002, 000 and 001 (scripted) and seed 002 with the
+# no-wipe entry instantiate their toplevel derivations (every assertion holds, the
+# specialisation's too), seed 002's rendered blankroot.service is exactly
+# vm-tests/golden/btrfs-luks.unit (store paths replaced by its placeholders), the no-wipe
+# specialisation has no rollback and no status check, and blankroot-status.service is ordered
+# before boot-complete.target and, with systemd-boot's boot counting (where this nixpkgs has
+# it), required by it.
 {
   nixpkgs,
   pkgs,
@@ -10,9 +14,10 @@
 let
   inherit (pkgs) lib;
   seeds = import ./seeds.nix;
-  system =
+  system = modules: (evalSystem modules).config;
+  evalSystem =
     modules:
-    (import "${nixpkgs}/nixos/lib/eval-config.nix" {
+    import "${nixpkgs}/nixos/lib/eval-config.nix" {
       system = null;
       modules = [
         module
@@ -23,13 +28,23 @@ let
           system.stateVersion = lib.trivial.release;
         }
       ] ++ modules;
-    }).config;
+    };
   zfsHost = {
     networking.hostId = "deadbeef";
     boot.zfs.forceImportRoot = false;
   };
 
   s002 = system [ seeds.seed002 ];
+  s002noWipe = system [
+    seeds.seed002
+    { boot.blankroot.noWipeEntry.enable = true; }
+  ];
+  noWipe = s002noWipe.specialisation.no-wipe.configuration;
+  hasCounting = (evalSystem [ ]).options ? boot.loader.systemd-boot.bootCounting.enable;
+  s002counting = system [
+    seeds.seed002
+    { boot.loader.systemd-boot.bootCounting.enable = true; }
+  ];
   s000 = system [ seeds.seed000 zfsHost ];
   s001scripted = system [
     seeds.seed001
@@ -55,10 +70,24 @@ assert lib.assertMsg (text == golden) "the real blankroot.service differs from v
 # requiredBy makes .requires links only: not in the text (onFailure = "continue" wants only).
 assert lib.assertMsg (unit.requiredBy == [ ]) "requiredBy ${builtins.toJSON unit.requiredBy}, want [ ] for onFailure = continue";
 assert lib.assertMsg (lib.hasInfix "blankroot rollback" s001scripted.boot.initrd.postResumeCommands) "no scripted rollback";
+assert lib.assertMsg (
+  !(noWipe.boot.initrd.systemd.services ? blankroot) && !(noWipe.systemd.services ? blankroot-status)
+) "the no-wipe specialisation still rolls back or checks the status";
+assert lib.assertMsg (lib.elem "no-wipe" noWipe.system.nixos.tags) "the no-wipe specialisation is not tagged";
+assert lib.assertMsg (lib.elem "boot-complete.target" s002.systemd.services.blankroot-status.before) "blankroot-status.service is not before boot-complete.target";
+assert lib.assertMsg (s002.systemd.services.blankroot-status.requiredBy == [ ]) "blankroot-status.service required by something without boot counting";
+assert lib.assertMsg (
+  hasCounting -> s002counting.systemd.services.blankroot-status.requiredBy == [ "boot-complete.target" ]
+) "with boot counting blankroot-status.service is not required by boot-complete.target";
 pkgs.runCommand "blankroot-nixos-eval"
   {
     # Instantiating the toplevels checks every assertion (and shows the warnings).
-    toplevels = map (c: builtins.unsafeDiscardStringContext c.system.build.toplevel.drvPath) [ s002 s000 s001scripted ];
+    toplevels = map (c: builtins.unsafeDiscardStringContext c.system.build.toplevel.drvPath) [
+      s002
+      s000
+      s001scripted
+      s002noWipe
+    ];
     passAsFile = [ "unitText" ];
     unitText = text;
   }

@@ -124,6 +124,78 @@ rec {
     };
   };
 
+  # A two-device Btrfs RAID1 root (nixpkgs' systemd-initrd-btrfs-raid layout, raid1 instead of
+  # raid0): the members named with device=, compression beside them.
+  raid1 = {
+    fileSystems =
+      let
+        fs = subvol: {
+          device = "/dev/vdb";
+          fsType = "btrfs";
+          options = [ "subvol=${subvol}" "device=/dev/vdb" "device=/dev/vdc" "compress=zstd" ];
+        };
+      in
+      {
+        "/" = fs "root";
+        "/persist" = fs "persist" // { neededForBoot = true; };
+      };
+  };
+
+  # The same root with /dev/vdc gone for good: mounted degraded (one comma-separated element,
+  # as users write it too).
+  raid1Degraded = {
+    fileSystems."/" = {
+      device = "/dev/vdb";
+      fsType = "btrfs";
+      options = [ "subvol=root,device=/dev/vdb,degraded" "noatime" ];
+    };
+  };
+
+  # Key files named by sops-nix and agenix, and sshd's host keys (stand-ins of those options:
+  # tests/nix/stubs.nix withSecrets).
+  secrets = {
+    services.openssh.enable = true;
+    sops.age.keyFile = "/var/lib/sops-nix/key.txt";
+    sops.age.sshKeyPaths = [ "/etc/ssh/ssh_host_ed25519_key" ];
+    sops.gnupg.home = "/var/lib/sops/gnupg";
+    age.identityPaths = [ "/persist/etc/ssh/ssh_host_ed25519_key" "/etc/age/identity" ];
+  };
+
+  # preservation, as its module evaluates it: absolute user paths (the module prepends the
+  # home), `how`, and the "_intermediate" directories it only creates.
+  preservation = {
+    preservation.enable = true;
+    preservation.preserveAt."/state" = {
+      directories = [
+        "/var/lib/foo"
+        { directory = "/var/lib/bar"; how = "symlink"; }
+        { directory = "/home/bob"; how = "_intermediate"; }
+        { directory = "/home/bob/.ssh"; how = "bindmount"; mode = "0700"; }
+      ];
+      files = [
+        { file = "/etc/machine-id"; inInitrd = true; how = "bindmount"; }
+      ];
+    };
+  };
+
+  # impermanence entries as its module evaluates them (dirPath/filePath absolute, each with its
+  # persistentStoragePath) and a disabled location, which persists nothing.
+  impermanenceEvaluated = {
+    environment.persistence."/persist-b" = {
+      directories = [
+        {
+          directory = "lib/x";
+          dirPath = "/var/lib/x";
+          persistentStoragePath = "/persist/elsewhere";
+        }
+      ];
+    };
+    environment.persistence."/old" = {
+      enable = false;
+      directories = [ "/var/lib/old" ];
+    };
+  };
+
   # seed 002's impermanence configuration.
   impermanence002 = {
     environment.persistence."/persist" = {

@@ -6,6 +6,14 @@
 {
   withPreSwitchChecks ? true,
   withImpermanence ? false,
+  withPreservation ? false,
+  # services.openssh, sops-nix's sops.{age,gnupg} and agenix's age.identityPaths.
+  withSecrets ? false,
+  # boot.loader.systemd-boot.{enable,bootCounting} (nixpkgs with boot counting).
+  withBootCounting ? false,
+  # boot.lanzaboote.{enable,bootCounting.initialTries}.
+  withLanzaboote ? false,
+  withSpecialisations ? true,
   withZfsOptions ? false,
   initrdServices ? null,
   initrdServicesExtra ? [ ],
@@ -94,6 +102,94 @@ in
         type = types.attrsOf types.anything;
         default = { };
       };
+    }
+    ++ lib.optional withPreservation {
+      options.preservation.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      options.preservation.preserveAt = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+      };
+    }
+    ++ lib.optional withSecrets {
+      options.services.openssh.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      # nixpkgs' default (sshd.nix).
+      options.services.openssh.hostKeys = mkOption {
+        type = types.listOf types.attrs;
+        default = [
+          {
+            type = "rsa";
+            bits = 4096;
+            path = "/etc/ssh/ssh_host_rsa_key";
+          }
+          {
+            type = "ed25519";
+            path = "/etc/ssh/ssh_host_ed25519_key";
+          }
+        ];
+      };
+      options.sops.age.keyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+      };
+      options.sops.age.sshKeyPaths = list;
+      options.sops.gnupg.home = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+      };
+      options.sops.gnupg.sshKeyPaths = list;
+      options.age.identityPaths = list;
+    }
+    ++ lib.optional withBootCounting {
+      options.boot.loader.systemd-boot.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      options.boot.loader.systemd-boot.bootCounting = {
+        enable = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        tries = mkOption {
+          type = types.int;
+          default = 3;
+        };
+      };
+    }
+    ++ lib.optional withLanzaboote {
+      options.boot.lanzaboote.enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      options.boot.lanzaboote.bootCounting.initialTries = mkOption {
+        type = types.ints.unsigned;
+        default = 0;
+      };
+    }
+    ++ lib.optional withSpecialisations {
+      # The configuration is kept as written (types.raw): tests/nix/eval.nix evaluates it again
+      # on top of the parent's modules, as inheritParentConfig = true does.
+      options.specialisation = mkOption {
+        type = types.attrsOf (
+          types.submodule {
+            options.inheritParentConfig = mkOption {
+              type = types.bool;
+              default = true;
+            };
+            options.configuration = mkOption {
+              type = types.raw;
+              default = { };
+            };
+          }
+        );
+        default = { };
+      };
+      options.system.nixos.tags = list;
     }
     ++ lib.optional withZfsOptions {
       options.boot.zfs.forceImportRoot = mkOption {

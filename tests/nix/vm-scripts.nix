@@ -1,17 +1,22 @@
-# The testScripts of the VM tests, as the test driver will see them, for linting here (the
-# nixpkgs driver runs pyflakes on them before booting anything).
+# The testScripts of the VM tests, as the test driver will see them, for linting and
+# type-checking here (the nixpkgs driver does both before booting anything): for each test its
+# script and its node names. A testScript written as a function of the nodes gets stand-ins:
+# each node's system.build.toplevel is a placeholder store path.
 { lib }:
 let
   helpers = builtins.readFile ../../vm-tests/helpers.py;
-  names = [
-    "btrfs"
-    "btrfs-luks"
-    "btrfs-archive"
-    "btrfs-missing-blank"
-    "zfs"
-    "zfs-luks"
-    "scripted-btrfs"
-    "scripted-zfs"
-  ];
+  names = import ../../vm-tests/list.nix;
+  script =
+    name:
+    let
+      test = import (../../vm-tests + "/${name}.nix") { inherit lib helpers; };
+      nodes = lib.mapAttrs (node: _: {
+        system.build.toplevel = "/nix/store/00000000000000000000000000000000-nixos-system-${node}";
+      }) (test.nodes or { });
+    in
+    {
+      script = if builtins.isFunction test.testScript then test.testScript { inherit nodes; } else test.testScript;
+      nodes = lib.attrNames nodes;
+    };
 in
-lib.genAttrs names (name: (import (../../vm-tests + "/${name}.nix") { inherit lib helpers; }).testScript)
+lib.genAttrs names script
