@@ -23,6 +23,7 @@ pub mod target;
 pub mod btrfs;
 pub mod zfs;
 // What they share.
+pub mod archived;
 pub mod error;
 pub mod failpoint;
 pub mod host;

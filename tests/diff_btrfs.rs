@@ -203,22 +203,39 @@ fn exact_listing_of_known_changes() {
     }
     assert_eq!(all.len(), list.len() + 11);
 
-    // The text listing: grouped by directory, names escaped, counts and sizes.
+    // The text listing: each entry's full path on its own line (so grep finds where it is),
+    // under a header per directory with counts and sizes; names escaped.
     let mut args = vec![OsStr::new("diff"), OsStr::new("--device"), dev];
     args.extend(persisted);
     let (code, text, err) = blankroot(&args);
     assert_eq!(code, 0, "{err}");
     for want in [
         "\n/etc  (3 created, 5 modified, 1 deleted; 23 B)\n",
-        "  + file            2 B  new\\nline\n",
-        "  + file            1 B  bad\\xff\n",
-        "  ~ symlink         2 B  link -> /b  [target]\n",
-        "  ~ dir             0 B  typechange/  [type: file -> dir]\n",
-        "  + dir             0 B  machines/  [nested subvolume]\n",
-        "\n/var/olddir/sub  (1 deleted; 2 B)\n",
+        "  + file            2 B  /etc/new\\nline\n",
+        "  + file            1 B  /etc/bad\\xff\n",
+        "  ~ symlink         2 B  /etc/link -> /b  [target]\n",
+        "  ~ dir             0 B  /var/typechange/  [type: file -> dir]\n",
+        "  + dir             0 B  /var/lib/machines/  [nested subvolume]\n",
+        "\n/var/olddir/sub  (1 deleted; 2 B)\n  - file            2 B  /var/olddir/sub/b\n",
     ] {
         assert!(text.contains(want), "{want:?} missing from:\n{text}");
     }
+    // One line per entry: every path of the JSON listing is on a line of its own.
+    let lines = text
+        .lines()
+        .filter(|l| ["  + ", "  ~ ", "  - "].iter().any(|s| l.starts_with(s)))
+        .count();
+    assert_eq!(lines, list.len(), "{text}");
+    let grep: Vec<&str> = text.lines().filter(|l| l.contains("deeper")).collect();
+    assert_eq!(
+        grep,
+        [
+            "  + dir             0 B  /srv/www/deeper/  [nested subvolume]",
+            "/srv/www/deeper  (1 created; 5 B)",
+            "  + file            5 B  /srv/www/deeper/x",
+        ],
+        "grep NAME gives the full paths"
+    );
 }
 
 #[test]

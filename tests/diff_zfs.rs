@@ -249,3 +249,42 @@ fn zfs_fuse_says_what_it_cannot_do() {
         }
     });
 }
+
+/// Without the snapshot directory, a directory zfs diff shows as created, with nothing left out
+/// below it, is lost whole: --suggest makes it one entry, not one per file.
+#[test]
+fn suggest_from_recorded_output_collapses_created_directories() {
+    let z = FakeZfs::new(Some(RECORDED));
+    live_tree(&z);
+    let mut args: Vec<std::ffi::OsString> = vec!["diff".into()];
+    args.extend(z.args());
+    args.extend(["--suggest".into(), "impermanence".into()]);
+    let a: Vec<&OsStr> = args.iter().map(|s| s.as_os_str()).collect();
+    let (code, out, err) = blankroot(&a);
+    assert_eq!(code, 0, "{err}");
+    let accounts = "NixOS writes it at every activation; with users.mutableUsers = true, what passwd or useradd changed is lost";
+    assert_eq!(
+        out,
+        format!(
+            r#"# blankroot diff --suggest impermanence: what the next boot erases, as entries to persist
+{{
+  # left out: /etc/passwd ({accounts})
+  # left out: /etc/shadow ({accounts})
+  # left out: /var/cache (cache)
+  # left out: 2 entries NixOS recreates at every boot (/etc links, /tmp, /run...)
+  environment.persistence."/persist" = {{
+    directories = [
+      # /newdir
+      "/newdir"
+    ];
+    files = [
+      # /etc
+      "/etc/new file"
+      "/etc/nl\nname"
+    ];
+  }};
+}}
+"#
+        )
+    );
+}

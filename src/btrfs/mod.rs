@@ -2,6 +2,7 @@
 //! (`plan`, pure: printed by `--dry-run`), carry the plan out (`exec`, one ioctl or rename per
 //! step).
 
+pub mod archives;
 pub mod exec;
 pub mod inspect;
 pub mod ioctl;

@@ -45,12 +45,16 @@ macro_rules! diff_text {
 List what the next boot erases.
 
 Every path created, modified (content, mode, owner, link target, type) or deleted in the live
-root compared with the blank, nested subvolumes included, grouped by directory. Leaves out other
-mounts, --persisted paths (and those of the configuration) and what NixOS recreates at every
-boot (/etc links into the store, /tmp, /run; listed with --include-nix-managed). Without target
-options it reads /etc/blankroot/config.json (or --config), else the last run's status record,
-else looks at the filesystem mounted on /. --root PATH alone: everything on PATH's filesystem is
-ephemeral (tmpfs root). Never writes; the Btrfs top level is mounted read-only.
+root compared with the blank, nested subvolumes included: one line each with its full path,
+under a header per directory with counts and sizes. Leaves out other mounts, --persisted paths
+(and those of the configuration) and what NixOS recreates at every boot (/etc links into the
+store, /tmp, /run; listed with --include-nix-managed). Without target options it reads
+/etc/blankroot/config.json (or --config), else the last run's status record, else looks at the
+filesystem mounted on /. --root PATH alone: everything on PATH's filesystem is ephemeral (tmpfs
+root). Never writes; the Btrfs top level is mounted read-only.
+--suggest impermanence|preservation prints one Nix expression instead, the entries that would
+persist what is lost (environment.persistence or preservation.preserveAt under --persist-dir,
+default the configuration's persist_dir, else /persist); the listing goes to stderr.
 Exit 0 listed, 1 failed or incomplete, 2 usage error."
     };
 }
@@ -97,7 +101,9 @@ Each PATH is an absolute path as it was in the old root (/etc/ssh/ssh_host_ed255
 or under --to DIR. Type, mode, owner, timestamps, extended attributes and ACLs are kept;
 symlinks stay symlinks and are never followed; hard links within the copy stay linked;
 directories are copied whole, nested subvolumes included. An existing destination is refused
-unless --force. The archive is only ever read (a read-only mount).
+(nothing is copied) unless --force, which replaces files and copies into directories. The
+archive is only ever read (a read-only mount). What is restored into / is wiped again at the
+next boot unless it is persisted: restore it --to the persistent directory, or persist it.
 Exit 0 copied, 1 failed or partly copied (it says what was), 2 usage error."
     };
 }

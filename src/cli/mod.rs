@@ -231,6 +231,7 @@ fn diff_request(d: DiffCommand) -> Result<crate::diff::Request> {
         req.notes.push(format!("configuration: {}", path.display()));
         req.persisted
             .extend(cfg.persisted.iter().map(PathBuf::from));
+        req.configured_persist_dir = cfg.persist_dir.as_ref().map(PathBuf::from);
     }
     req.persisted.extend(d.persisted);
     req.target = if named {

@@ -72,9 +72,10 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
             (root_fd, f, None)
         }
     };
-    if live.is_none() {
-        exclude_mounts(&top, root, &mounts, &mut filter, &mut notes);
-    }
+    let mounted_at = match live {
+        None => exclude_mounts(&top, root, &mounts, &mut filter, &mut notes),
+        Some(_) => None,
+    };
     let mut w = Walker::new(&filter);
     w.live_mount = live_mount;
     w.btrfs = true;
@@ -89,6 +90,14 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
     }
     let mut diff = w.compare(&live_fd, blank.as_ref().map(|b| &b.1));
     diff.notes.extend(notes);
+    // The live system as it runs (where the root is mounted: /nix and the rest are there too),
+    // else the root subvolume itself.
+    let system = opts.system.then(|| {
+        mounted_at
+            .as_deref()
+            .and_then(super::suggest::system::read_at)
+            .unwrap_or_else(|| super::suggest::system::read(rustix::fd::AsFd::as_fd(&live_fd)))
+    });
     drop(live_fd);
     let blank_name = blank.map(|b| b.0.to_string());
     top.unmount()?;
@@ -97,6 +106,7 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
         None => "an empty subvolume (--empty)".into(),
     };
     Ok(Outcome {
+        system,
         diff,
         title: format!(
             "btrfs {}: subvolume {root} against {against}",
@@ -127,17 +137,16 @@ fn subvolume(top: &TopMount, name: &Name, what: &str) -> Result<Option<OwnedFd>>
 }
 
 /// Leaves out the mounts on the live root (found where the root subvolume is mounted), except
-/// mounts of paths inside the root itself, which the rollback erases.
+/// mounts of paths inside the root itself, which the rollback erases. Returns where the root
+/// subvolume is mounted, if it is.
 fn exclude_mounts(
     top: &TopMount,
     root: &Name,
     mounts: &[mountinfo::Mount],
     filter: &mut super::filter::Filter,
     notes: &mut Vec<String>,
-) {
-    let Some(ours) = mounts.iter().find(|m| m.mount_point == top.path()) else {
-        return;
-    };
+) -> Option<std::path::PathBuf> {
+    let ours = mounts.iter().find(|m| m.mount_point == top.path())?;
     let root_path = Path::new("/").join(root.to_path());
     let inside_root = |m: &mountinfo::Mount| m.dev == ours.dev && m.fs_root.starts_with(&root_path);
     for m in mounts {
@@ -164,7 +173,7 @@ fn exclude_mounts(
         notes.push(format!(
             "the root subvolume {root} is not mounted: no mount point is left out"
         ));
-        return;
+        return None;
     };
     if at.mount_point != Path::new("/") {
         notes.push(format!(
@@ -177,4 +186,5 @@ fn exclude_mounts(
             filter.exclude(rel, Reason::MountPoint);
         }
     }
+    Some(at.mount_point.clone())
 }

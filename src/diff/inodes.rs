@@ -33,10 +33,12 @@ const _: () = assert!(std::mem::size_of::<SearchKey>() == 104);
 const _: () = assert!(std::mem::size_of::<SearchHead>() == 112);
 const IOC_TREE_SEARCH_V2: Opcode = opcode::read_write::<SearchHead>(0x94, 17);
 
-/// What the listing needs of an inode: its type and size.
+/// What the listing needs of an inode: its type, permission bits, owner and size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Item {
     pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
     pub size: u64,
 }
 
@@ -108,10 +110,20 @@ pub fn load(fd: BorrowedFd<'_>, tree_id: u64) -> rustix::io::Result<Table> {
             let len = u32::from_ne_bytes(h[28..32].try_into().unwrap()) as usize;
             let data = &args.buf[at + 32..at + 32 + len];
             if typ == INODE_ITEM_KEY && len >= 160 {
-                // struct btrfs_inode_item (little endian): size at 16, mode at 52.
+                // struct btrfs_inode_item (little endian): size at 16, uid at 44, gid at 48,
+                // mode at 52.
+                let u32_at = |o: usize| u32::from_le_bytes(data[o..o + 4].try_into().unwrap());
                 let size = u64::from_le_bytes(data[16..24].try_into().unwrap());
-                let mode = u32::from_le_bytes(data[52..56].try_into().unwrap());
-                out.items.push((obj, Item { mode, size }));
+                let (uid, gid, mode) = (u32_at(44), u32_at(48), u32_at(52));
+                out.items.push((
+                    obj,
+                    Item {
+                        mode,
+                        uid,
+                        gid,
+                        size,
+                    },
+                ));
             }
             last = (obj, typ, off);
             at += 32 + len;

@@ -3,7 +3,8 @@
 //! - `walk`: the side-by-side comparison of two trees (the heart; recall argued there);
 //! - `filter`: what is left out (other mounts, persisted paths, what NixOS recreates);
 //! - `btrfs`, `zfs`, `tmpfs`: where the live tree and the blank come from;
-//! - `output`: text grouped by directory, and JSON.
+//! - `output`: text grouped by directory, and JSON;
+//! - `suggest`: `--suggest`, the lost paths as persistence entries (a Nix expression).
 
 pub mod btrfs;
 pub mod filter;
@@ -11,6 +12,7 @@ pub mod inodes;
 pub mod model;
 
 pub mod output;
+pub mod suggest;
 pub mod tmpfs;
 pub mod walk;
 pub mod zfs;
@@ -43,6 +45,8 @@ pub struct Request {
     pub suggest: Option<Suggest>,
     /// `--persist-dir`: where the suggested entries persist to.
     pub persist_dir: Option<PathBuf>,
+    /// The configuration's `persist_dir` (the default of `--persist-dir`).
+    pub configured_persist_dir: Option<PathBuf>,
 }
 
 /// The NixOS modules `--suggest` writes entries for.
@@ -91,6 +95,8 @@ pub struct Resolved {
 pub struct Options {
     pub persisted: Vec<PathBuf>,
     pub include_nix_managed: bool,
+    /// Read the live system's account names and unit files too (for `--suggest`).
+    pub system: bool,
 }
 
 /// A diff with what it compared, for the title line and the JSON.
@@ -99,6 +105,8 @@ pub struct Outcome {
     pub title: String,
     /// What was compared, for `--json`: a JSON object on one line (see `target_json`).
     pub target: String,
+    /// With `Options::system`: what was read of the live system.
+    pub system: Option<suggest::system::System>,
 }
 
 /// The `"target"` object of `--json`: string members (null when `None`), in the order given (name
@@ -363,27 +371,72 @@ fn raise_fd_limit() {
     }
 }
 
+/// With `--suggest`: the persistent directory the entries name (checked before anything is
+/// read); `None` without `--suggest`.
+fn suggest_dir(args: &Request) -> Result<Option<String>> {
+    if args.suggest.is_none() {
+        if let Some(p) = &args.persist_dir {
+            return Err(Error::usage(format!(
+                "--persist-dir {}: only with --suggest impermanence|preservation",
+                p.display()
+            )));
+        }
+        return Ok(None);
+    }
+    if args.json {
+        return Err(Error::usage(
+            "--suggest prints a Nix expression and --json the listing: give one of them",
+        ));
+    }
+    if args.include_nix_managed {
+        return Err(Error::usage(
+            "--include-nix-managed lists what NixOS recreates at every boot, which --suggest leaves out: give one of them",
+        ));
+    }
+    Ok(Some(
+        match (&args.persist_dir, &args.configured_persist_dir) {
+            (Some(p), _) => suggest::persist_dir("--persist-dir", p)?,
+            (None, Some(p)) => suggest::persist_dir("the configuration's persist_dir", p)?,
+            (None, None) => suggest::DEFAULT_PERSIST_DIR.to_string(),
+        },
+    ))
+}
+
 /// Runs `blankroot diff` and returns the exit code: 0 listed, 1 failed or incomplete, 2 usage.
+/// With `--suggest`, stdout is the Nix expression alone and the listing goes to stderr.
 pub fn run(args: &Request) -> u8 {
-    let outcome = resolve(args).and_then(|r| {
+    let outcome = suggest_dir(args).and_then(|dir| {
+        let r = resolve(args)?;
         let opts = Options {
             persisted: r.persisted.clone(),
             include_nix_managed: args.include_nix_managed,
+            system: dir.is_some(),
         };
         let mut o = diff(&r.target, &opts)?;
         let mut notes = r.notes;
         notes.append(&mut o.diff.notes);
         o.diff.notes = notes;
-        Ok(o)
+        Ok((o, dir))
     });
     match outcome {
-        Ok(o) => {
-            let text = if args.json {
-                output::json(&o.diff, &o.target)
-            } else {
-                output::text(&o.diff, &o.title)
-            };
+        Ok((mut o, dir)) => {
             use std::io::Write;
+            let text = match (args.suggest, dir) {
+                (Some(module), Some(dir)) => {
+                    let sys = o.system.take().unwrap_or_default();
+                    if sys.units == 0 {
+                        o.diff.notes.push(format!(
+                            "--suggest: no unit files under {}: entries are grouped by directory, not by service",
+                            suggest::system::UNIT_DIRS.map(|d| format!("/{d}")).join(", ")
+                        ));
+                    }
+                    let listing = output::text(&o.diff, &o.title);
+                    let _ = std::io::stderr().lock().write_all(listing.as_bytes());
+                    suggest::suggest(&o.diff, &sys, module, &dir)
+                }
+                _ if args.json => output::json(&o.diff, &o.target),
+                _ => output::text(&o.diff, &o.title),
+            };
             let mut out = std::io::stdout().lock();
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 if e.kind() != std::io::ErrorKind::BrokenPipe {

@@ -142,6 +142,16 @@ pub struct Entry {
     pub target: Option<Vec<u8>>,
     /// The top directory of a nested Btrfs subvolume (deleted with the root).
     pub subvolume: bool,
+    /// Owner and permission bits of the live entry (the blank's for `Deleted`), when known.
+    pub perms: Option<Perms>,
+}
+
+/// Owner, group and permission bits (setuid, setgid and sticky included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Perms {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
 }
 
 /// Why a path was left out of the listing.
@@ -175,6 +185,11 @@ pub struct Diff {
     pub notes: Vec<String>,
     /// Paths that could not be read: the listing is incomplete (exit code 1).
     pub errors: Vec<String>,
+    /// Directories whose whole content the next boot takes: the live directory holds something
+    /// and all of it is listed as created (the blank has nothing there, nothing in it is left
+    /// out), with the live directory's owner and mode (a directory that is in the blank
+    /// unchanged has no entry of its own); for `--suggest`, sorted like `entries`.
+    pub whole: Vec<(PathBuf, Option<Perms>)>,
 }
 
 /// Path order, component by component (`a` < `a/b` < `a b`), as bytes with `/` lowest.
@@ -186,9 +201,14 @@ pub fn bytes_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     }
 }
 
-fn path_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+/// `bytes_cmp` of two paths.
+pub fn path_order(a: &std::path::Path, b: &std::path::Path) -> std::cmp::Ordering {
     use std::os::unix::ffi::OsStrExt;
-    bytes_cmp(a.path.as_os_str().as_bytes(), b.path.as_os_str().as_bytes())
+    bytes_cmp(a.as_os_str().as_bytes(), b.as_os_str().as_bytes())
+}
+
+fn path_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    path_order(&a.path, &b.path)
 }
 
 impl Diff {
@@ -199,5 +219,13 @@ impl Diff {
         self.entries.dedup_by(|a, b| a.path == b.path);
         self.left_out.sort();
         self.left_out.dedup();
+    }
+
+    /// Adds a directory to `whole`, in path order, once (an insertion, not a sort: one sort
+    /// fewer in a binary whose size counts).
+    pub fn add_whole(&mut self, path: PathBuf, perms: Option<Perms>) {
+        if let Err(at) = self.whole.binary_search_by(|w| path_order(&w.0, &path)) {
+            self.whole.insert(at, (path, perms));
+        }
     }
 }

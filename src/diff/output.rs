@@ -1,4 +1,5 @@
-//! Printing a diff: for people, grouped by directory with counts and sizes; `--json` for scripts.
+//! Printing a diff: for people, one entry a line with its full path, grouped under a header per
+//! directory with counts and sizes; `--json` for scripts.
 //!
 //! Text escapes every byte that could hide or fake a line: `\\`, `\n`, `\t`, `\r`, other control
 //! characters and bytes that are not UTF-8 as `\xNN`. JSON carries names exactly (a name that is
@@ -217,7 +218,7 @@ fn top_level(d: &Diff) -> Vec<(&[u8], Counts)> {
 
 fn detail(e: &Entry) -> String {
     let mut s = String::new();
-    if e.kind == super::model::Kind::Dir {
+    if e.kind == super::model::Kind::Dir && !e.path.as_os_str().is_empty() {
         s.push('/');
     }
     if let Some(t) = &e.target {
@@ -247,7 +248,8 @@ pub fn text(d: &Diff, title: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "blankroot diff: {title}");
     for n in &d.notes {
-        let _ = writeln!(out, "note: {n}");
+        // Notes name paths found on the system (mount points): escaped like names.
+        let _ = writeln!(out, "note: {}", escape(n.as_bytes()));
     }
     let total = totals(d);
     let _ = writeln!(out, "the next boot erases: {}", total.text());
@@ -255,21 +257,17 @@ pub fn text(d: &Diff, title: &str) -> String {
         out,
         "(+ created: erased; ~ modified: put back as in the blank; - deleted: comes back from the blank)"
     );
+    // Each entry with its full path, so that `blankroot diff | grep NAME` says where it is.
     for g in groups(d) {
         let _ = writeln!(out, "\n{}  ({})", show(g.dir), g.counts.text());
         for e in g.entries {
-            let name = if e.path.as_os_str().is_empty() {
-                ".".to_string()
-            } else {
-                escape(e.path.file_name().unwrap_or_default().as_bytes())
-            };
             let _ = writeln!(
                 out,
                 "  {} {:<8} {:>10}  {}{}",
                 e.change.sign(),
                 e.kind.word(),
                 size(e.size),
-                name,
+                show(&e.path),
                 detail(e)
             );
         }
@@ -443,6 +441,7 @@ mod tests {
             what: Whats::default(),
             target: None,
             subvolume: false,
+            perms: None,
         };
         let mut d = Diff::default();
         d.entries.push(entry(b"", Change::Modified, Kind::Dir, 0));
@@ -520,6 +519,42 @@ mod tests {
 }
 "#;
         assert_eq!(json(&Diff::default(), "{}"), empty);
+    }
+
+    /// Each entry on its own line with its full path, under its directory's header.
+    #[test]
+    fn the_listing_gives_full_paths_under_directory_headers() {
+        let got = text(&every_kind_of_member(), "a test");
+        let want = r#"blankroot diff: a test
+note: a "note"
+note: café 😀\x1b
+the next boot erases: 2 created, 2 modified, 1 deleted; 8192.0 PiB
+(+ created: erased; ~ modified: put back as in the blank; - deleted: comes back from the blank)
+
+/  (1 created, 1 modified; 8192.0 PiB)
+  ~ dir             0 B  /
+  + fifo     8192.0 PiB  /bad\xffname
+
+/etc  (1 created, 1 modified; 17 B)
+  ~ symlink        12 B  /etc/link -> /nix/"store"\n\xff  [type: file -> symlink, mode]
+  + file            5 B  /etc/qu"ote\t\x01
+
+/var/lib  (1 deleted; 4.0 KiB)
+  - dir         4.0 KiB  /var/lib/machines/  [nested subvolume]
+
+by top-level directory:
+  /                        1 modified; 0 B
+  /bad\xffname             1 created; 8192.0 PiB
+  /etc                     1 created, 1 modified; 17 B
+  /var                     1 deleted; 4.0 KiB
+
+left out (they survive the boot, or the boot makes them again):
+  /persist                 mount point
+  /x\xfe                   persisted
+  7 entries NixOS recreates at every boot (/etc links, /tmp, /run...; --include-nix-managed lists them)
+ERROR (listing incomplete): etc/shadow: Permission denied
+"#;
+        assert_eq!(got, want, "\n{got}");
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub fn diff(root: &Path, opts: &Options) -> Result<Outcome> {
     w.live_mount = walk::mount_id(&live);
     w.btrfs = walk::is_btrfs(&live);
     let diff = w.compare(&live, None);
+    let system = opts
+        .system
+        .then(|| super::suggest::system::read(rustix::fd::AsFd::as_fd(&live)));
     Ok(Outcome {
+        system,
         diff,
         title: format!(
             "{} ({fstype}) has no blank: everything on it is erased at boot",

@@ -12,7 +12,7 @@
 
 use super::filter::Filter;
 use super::inodes::{self, Table};
-use super::model::{Change, Diff, Entry, Kind, Reason, What, Whats};
+use super::model::{Change, Diff, Entry, Kind, Perms, Reason, What, Whats};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{openat, readlinkat, statx, AtFlags, Dir, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
@@ -36,6 +36,16 @@ pub struct Meta {
     pub mtime: (i64, u32),
     pub rdev: (u32, u32),
     pub mnt_id: Option<u64>,
+}
+
+impl Meta {
+    pub fn perms(&self) -> Perms {
+        Perms {
+            uid: self.uid,
+            gid: self.gid,
+            mode: self.perm,
+        }
+    }
 }
 
 pub fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<Option<Meta>> {
@@ -180,6 +190,8 @@ pub struct Walker<'a> {
 struct Count {
     listed: u64,
     left_out: u64,
+    /// Names the blank has in this directory (from `dir`; not summed up the tree).
+    blank_names: usize,
 }
 
 impl<'a> Walker<'a> {
@@ -210,6 +222,7 @@ impl<'a> Walker<'a> {
                     what,
                     target: None,
                     subvolume: false,
+                    perms: Some(l.perms()),
                 });
             }
         }
@@ -251,6 +264,7 @@ impl<'a> Walker<'a> {
         let watch = self.filter.watches(rel);
         let live_names = list(live, self);
         let blank_names = list(blank, self);
+        count.blank_names = blank_names.len();
         let (mut i, mut j) = (0, 0);
         while i < live_names.len() || j < blank_names.len() {
             let (l, b) = match (live_names.get(i), blank_names.get(j)) {
@@ -294,8 +308,8 @@ impl<'a> Walker<'a> {
         (Kind::from_mode(item.mode) == kind).then_some(Meta {
             kind,
             perm: item.mode & 0o7777,
-            uid: 0,
-            gid: 0,
+            uid: item.uid,
+            gid: item.gid,
             size: item.size,
             ino: n.ino,
             ctime: (0, 0),
@@ -317,8 +331,8 @@ impl<'a> Walker<'a> {
         let os = OsStr::from_bytes(name.to_bytes());
         let rel = parent.join(os);
         let left_out = Count {
-            listed: 0,
             left_out: 1,
+            ..Count::default()
         };
         if parent.as_os_str().is_empty() && self.hidden_at_root.iter().any(|h| os == *h) {
             return Count::default();
@@ -440,13 +454,23 @@ impl<'a> Walker<'a> {
             // was listed inside it, so its entry is still the last one.
             self.diff.entries.pop();
             return Count {
-                listed: 0,
                 left_out: inner.left_out + 1,
+                ..Count::default()
             };
+        }
+        // Everything in it is lost: the blank has nothing there and nothing inside is left out
+        // (what is inside was all listed, as created).
+        if l_dir.is_some()
+            && inner.blank_names == 0
+            && inner.left_out == 0
+            && (inner.listed > 0 || pushed)
+        {
+            self.diff.add_whole(rel, l.map(|m| m.perms()));
         }
         Count {
             listed: inner.listed + u64::from(pushed),
             left_out: inner.left_out,
+            blank_names: 0,
         }
     }
 
@@ -463,6 +487,7 @@ impl<'a> Walker<'a> {
             what: Whats::default(),
             target,
             subvolume: self.btrfs && m.kind == Kind::Dir && m.ino == SUBVOL_INO,
+            perms: Some(m.perms()),
         }
     }
 

@@ -10,7 +10,7 @@
 //! what that cannot show). Child datasets are other mounts: they survive `zfs rollback`.
 
 use super::filter::Filter;
-use super::model::{Change, Diff, Entry, Kind, Reason};
+use super::model::{Change, Diff, Entry, Kind, Perms, Reason};
 use super::walk::{self, Hint, Walker};
 use super::{base_filter, Options, Outcome, Target};
 use crate::error::{Error, Result};
@@ -206,50 +206,65 @@ pub fn normalise(lines: &[Line], filter: &Filter, live: Option<&rustix::fd::Owne
             .ok()
             .map(|t| t.into_bytes())
     };
-    let push = |d: &mut Diff, path: &Path, change: Change, kind: Option<Kind>| {
-        if leaves_out(filter, path, d) {
-            return;
-        }
-        let meta = if change == Change::Deleted {
-            None
-        } else {
-            stat(path)
+    // Paths left out below which something survives or is made again: the directories above
+    // them are not lost whole.
+    let mut kept: Vec<PathBuf> = Vec::new();
+    // Renamed directories with something left out inside.
+    let mut partial: Vec<PathBuf> = Vec::new();
+    // What the walker found lost whole inside renamed directories.
+    let mut sub_whole: Vec<(PathBuf, Option<Perms>)> = Vec::new();
+    let push =
+        |d: &mut Diff, kept: &mut Vec<PathBuf>, path: &Path, change: Change, kind: Option<Kind>| {
+            if leaves_out(filter, path, d) {
+                kept.push(path.to_path_buf());
+                return;
+            }
+            let meta = if change == Change::Deleted {
+                None
+            } else {
+                stat(path)
+            };
+            let kind = meta.map(|m| m.kind).or(kind).unwrap_or(Kind::Unknown);
+            let target = (kind == Kind::Symlink && change != Change::Deleted)
+                .then(|| link(path))
+                .flatten();
+            if filter.recreated_link(path, kind, target.as_deref()) {
+                d.recreated += 1;
+                kept.push(path.to_path_buf());
+                return;
+            }
+            d.entries.push(Entry {
+                path: path.to_path_buf(),
+                change,
+                kind,
+                was: None,
+                size: meta
+                    .filter(|m| matches!(m.kind, Kind::File | Kind::Symlink))
+                    .map_or(0, |m| m.size),
+                what: Default::default(),
+                target,
+                subvolume: false,
+                perms: meta.map(|m| m.perms()),
+            });
         };
-        let kind = meta.map(|m| m.kind).or(kind).unwrap_or(Kind::Unknown);
-        let target = (kind == Kind::Symlink && change != Change::Deleted)
-            .then(|| link(path))
-            .flatten();
-        if filter.recreated_link(path, kind, target.as_deref()) {
-            d.recreated += 1;
-            return;
-        }
-        d.entries.push(Entry {
-            path: path.to_path_buf(),
-            change,
-            kind,
-            was: None,
-            size: meta
-                .filter(|m| matches!(m.kind, Kind::File | Kind::Symlink))
-                .map_or(0, |m| m.size),
-            what: Default::default(),
-            target,
-            subvolume: false,
-        });
-    };
     for l in lines {
         match (l.change, &l.to) {
-            ('+', _) => push(&mut d, &l.path, Change::Created, l.kind),
-            ('-', _) => push(&mut d, &l.path, Change::Deleted, l.kind),
+            ('+', _) => push(&mut d, &mut kept, &l.path, Change::Created, l.kind),
+            ('-', _) => push(&mut d, &mut kept, &l.path, Change::Deleted, l.kind),
             ('M', _) if l.kind == Some(Kind::Dir) => {}
-            ('M', _) => push(&mut d, &l.path, Change::Modified, l.kind),
+            ('M', _) => push(&mut d, &mut kept, &l.path, Change::Modified, l.kind),
             ('R', Some(to)) => {
-                push(&mut d, &l.path, Change::Deleted, l.kind);
-                push(&mut d, to, Change::Created, l.kind);
+                push(&mut d, &mut kept, &l.path, Change::Deleted, l.kind);
+                push(&mut d, &mut kept, to, Change::Created, l.kind);
                 if let (Some(live), Some(Kind::Dir)) = (live, stat(to).map(|m| m.kind)) {
                     if let Ok(fd) = open_rel(live, to) {
                         let mut w = Walker::new(filter);
                         w.live_mount = walk::mount_id(live);
                         let sub = w.compare(&fd, None);
+                        if !sub.left_out.is_empty() || sub.recreated > 0 {
+                            partial.push(to.clone());
+                        }
+                        sub_whole.extend(sub.whole.iter().map(|(w, p)| (to.join(w), *p)));
                         for mut e in sub.entries {
                             if !e.path.as_os_str().is_empty() {
                                 e.path = to.join(&e.path);
@@ -264,6 +279,28 @@ pub fn normalise(lines: &[Line], filter: &Filter, live: Option<&rustix::fd::Owne
     }
     d.notes.push("the snapshot cannot be read (no .zfs/snapshot): zfs diff's lines are listed as they are; the old contents of renamed directories and directory mode or owner changes are not shown".into());
     d.sort();
+    // A created directory is lost whole unless something below it was left out (without the
+    // snapshot, only created directories are known to have been empty in it).
+    d.whole = d
+        .entries
+        .iter()
+        .filter(|e| e.change == Change::Created && e.kind == Kind::Dir)
+        .filter(|e| {
+            !partial
+                .iter()
+                .any(|p| p.starts_with(&e.path) || e.path.starts_with(p))
+        })
+        .filter(|e| {
+            !kept
+                .iter()
+                .chain(d.left_out.iter().map(|(p, _)| p))
+                .any(|k| k != &e.path && k.starts_with(&e.path))
+        })
+        .map(|e| (e.path.clone(), e.perms))
+        .collect();
+    for (p, perms) in sub_whole {
+        d.add_whole(p, perms);
+    }
     d
 }
 
@@ -372,7 +409,11 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
         w.compare(&live_fd, Some(blank))
     };
     diff.notes.extend(notes);
+    let system = opts
+        .system
+        .then(|| super::suggest::system::read(rustix::fd::AsFd::as_fd(&live_fd)));
     Ok(Outcome {
+        system,
         diff,
         title: format!(
             "zfs {dataset} (mounted at {}) against @{snapshot}",

@@ -1,8 +1,30 @@
 //! `blankroot restore`: copies paths back out of an archived root (issue 11). Never writes into
-//! an archive.
+//! an archive: Btrfs archives are read through a read-only private mount of the top level, ZFS
+//! ones through a read-only mount of the archive dataset (`zfs::mount`).
+//!
+//! In order: the PATHs are checked (`paths`, usage errors), the archive is picked from the
+//! engine's listing (`--from NAME`, default `latest`), every PATH is looked up in the archive
+//! (`source`) and at its destination (`dest`); any refusal — a PATH not in the archive or
+//! reached through a symlink, an existing destination without `--force`, a destination inside an
+//! archive — stops everything before anything is written. Then each PATH is copied (`copy`,
+//! `meta`), and what could not be copied is listed.
 
+mod copy;
+mod dest;
+mod meta;
+mod paths;
+mod source;
+
+use crate::archived::{archive_mode_off, size, Listing};
+use crate::btrfs::{self, mount::TopMount};
+use crate::error::{Error, Result};
 use crate::target::Target;
-use std::path::PathBuf;
+use crate::zfs::{self, mount::ReadOnlyMount};
+use dest::Dest;
+use paths::Wanted;
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{fstat, FileType};
+use std::path::{Path, PathBuf};
 
 /// What to restore, from where, to where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +39,287 @@ pub struct Request {
     pub paths: Vec<PathBuf>,
 }
 
-pub fn run(_target: &Target, _req: &Request) -> u8 {
-    eprintln!("blankroot: error: restore: not there yet");
+pub fn run(target: &Target, req: &Request) -> u8 {
+    match restore(target, req) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("blankroot: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn restore(target: &Target, req: &Request) -> Result<u8> {
+    let wanted = paths::parse_all(&req.paths)?;
+    let archive_dir_given = match target {
+        Target::Btrfs { config, .. } => config.archive.is_some(),
+        Target::Zfs(c) => c.archive.is_some(),
+    };
+    if !archive_dir_given {
+        return Err(archive_mode_off());
+    }
+    if !rustix::process::geteuid().is_root() {
+        return Err(Error::runtime(
+            "restore needs root: it mounts the archive read-only and keeps owners; run it with sudo",
+        ));
+    }
+    let dest = Dest::open(req.to.as_deref()).map_err(Error::runtime)?;
+    let now = crate::time::unix_now();
+    match target {
+        Target::Btrfs {
+            device,
+            config,
+            mount_options,
+        } => {
+            crate::probe::require_btrfs(device)?;
+            let top = TopMount::mount(device, mount_options.as_deref(), true)?;
+            let listing = btrfs::archives::list(&top, config, now)?;
+            let archive = listing.pick(&req.from)?;
+            let root = btrfs::archives::open(&top, archive)?;
+            let devices = btrfs_devices(&top, &listing);
+            let code = job(&root, &archive.path, &devices, &wanted, &dest, req);
+            drop(root);
+            top.unmount()?;
+            Ok(code)
+        }
+        Target::Zfs(c) => {
+            let tools =
+                zfs::cmd::Tools::locate(c.zfs_command.as_deref(), std::env::var_os("PATH"))?;
+            let listing = zfs::archives::list(&tools, c, now)?;
+            let archive = listing.pick(&req.from)?;
+            let mounted = ReadOnlyMount::mount(&tools, &archive.path)?;
+            let root = mounted
+                .fd()
+                .try_clone_to_owned()
+                .map_err(|e| Error::io("duplicating a descriptor", e))?;
+            let devices: Vec<u64> = fstat(&root).map(|s| s.st_dev).into_iter().collect();
+            let code = job(&root, &archive.path, &devices, &wanted, &dest, req);
+            drop(root);
+            mounted.unmount()?;
+            Ok(code)
+        }
+    }
+}
+
+/// The devices of every archive and of the subvolumes inside them (each Btrfs subvolume has
+/// its own `st_dev`, the same through every mount): no destination may be on one.
+fn btrfs_devices(top: &TopMount, listing: &Listing) -> Vec<u64> {
+    let mut devs = Vec::new();
+    for a in &listing.archives {
+        let Ok(fd) = btrfs::archives::open(top, a) else {
+            continue;
+        };
+        devs.extend(fstat(&fd).map(|s| s.st_dev));
+        for n in &a.nested {
+            if let Ok(nfd) = btrfs::nav::open_dir(&fd, Path::new(n.trim_start_matches('/'))) {
+                devs.extend(fstat(&nfd).map(|s| s.st_dev));
+            }
+        }
+    }
+    devs
+}
+
+struct Item<'a> {
+    wanted: &'a Wanted,
+    found: source::Found,
+    probe: dest::Probe,
+    to: String,
+}
+
+fn is_dir(st: &rustix::fs::Stat) -> bool {
+    source::kind(st) == FileType::Directory
+}
+
+/// Everything is checked before anything is written; then each PATH is copied.
+fn job(
+    root: &OwnedFd,
+    archive: &str,
+    devices: &[u64],
+    wanted: &[Wanted],
+    dest: &Dest,
+    req: &Request,
+) -> u8 {
+    let mut refused = Vec::new();
+    let mut items = Vec::new();
+    for w in wanted {
+        let to = dest.shown(w);
+        let checked = source::lookup(root, w, archive).and_then(|found| {
+            let probe = dest.probe(w)?;
+            if devices.contains(&probe.dev) {
+                return Err(format!(
+                    "{to} lies inside an archive: restore never writes into an archive; choose another --to"
+                ));
+            }
+            match &probe.existing {
+                Some(e) if !req.force => Err(format!(
+                    "{to} exists (a {}): pass --force to replace it{}",
+                    source::kind_name(e),
+                    if is_dir(e) && is_dir(&found.stat) {
+                        " (the archive's entries are copied into it, replacing those of the same name)"
+                    } else {
+                        ""
+                    }
+                )),
+                Some(e) if is_dir(e) && !is_dir(&found.stat) => Err(format!(
+                    "{to} is a directory and the archive has a {} there: move it away first (--force never removes a directory)",
+                    source::kind_name(&found.stat)
+                )),
+                _ => Ok(Item {
+                    wanted: w,
+                    found,
+                    probe,
+                    to: to.clone(),
+                }),
+            }
+        });
+        match checked {
+            Ok(item) => items.push(item),
+            Err(why) => refused.push(why),
+        }
+    }
+    if let [one] = &refused[..] {
+        eprintln!("blankroot: error: restore: {one}: nothing was copied");
+        return 1;
+    }
+    if !refused.is_empty() {
+        for r in &refused {
+            eprintln!("blankroot: refused: {r}");
+        }
+        eprintln!(
+            "blankroot: error: restore: {} of {} paths refused (listed above): nothing was copied",
+            refused.len(),
+            wanted.len()
+        );
+        return 1;
+    }
+    if req.dry_run {
+        dry_run(archive, &items);
+        return 0;
+    }
+    copy_all(archive, items, dest, req)
+}
+
+fn what_happens(item: &Item<'_>) -> String {
+    match &item.probe.existing {
+        None => "new".to_string(),
+        Some(e) if is_dir(e) && is_dir(&item.found.stat) => {
+            "merged into the directory there".to_string()
+        }
+        Some(e) => format!("replaces the {} there", source::kind_name(e)),
+    }
+}
+
+fn dry_run(archive: &str, items: &[Item<'_>]) {
+    println!("restore from {archive} (dry run: nothing is copied)");
+    let (mut entries, mut bytes) = (0u64, 0u64);
+    for item in items {
+        println!(
+            "{} -> {} ({})",
+            item.wanted.shown,
+            item.to,
+            what_happens(item)
+        );
+        let f = &item.found;
+        source::walk(
+            f.dir.as_fd(),
+            &f.name,
+            &f.stat,
+            &item.wanted.shown,
+            &mut |path, st| match st {
+                Ok(st) => {
+                    entries += 1;
+                    let size = if source::kind(st) == FileType::RegularFile {
+                        bytes += st.st_size as u64;
+                        format!(", {}", size(st.st_size as u64))
+                    } else {
+                        String::new()
+                    };
+                    println!("  would copy {path} ({}{size})", source::kind_name(st));
+                }
+                Err(why) => println!("  cannot copy {path}: {why}"),
+            },
+        );
+    }
+    println!(
+        "would copy {entries} entries, {} of file content",
+        size(bytes)
+    );
+}
+
+fn copy_all(archive: &str, items: Vec<Item<'_>>, dest: &Dest, req: &Request) -> u8 {
+    let mut copier = copy::Copier::default();
+    let (mut full, mut partial, mut none) = (Vec::new(), Vec::new(), Vec::new());
+    println!("restore from {archive}");
+    for item in items {
+        copier.entries = 0;
+        copier.bytes = 0;
+        let before = copier.problems.len();
+        let existing = item.probe.existing;
+        let parent = dest.make_parents(item.wanted, item.probe, &item.found.parents);
+        let put = match &parent {
+            Ok(p) => copier.restore(
+                &item.found,
+                p,
+                item.wanted.parts.last().expect("a PATH has a name"),
+                existing.as_ref(),
+                &item.wanted.shown,
+            ),
+            Err(why) => {
+                copier
+                    .problems
+                    .push(format!("{}: not copied: {why}", item.wanted.shown));
+                false
+            }
+        };
+        if let Ok(p) = &parent {
+            let _ = rustix::fs::syncfs(p);
+        }
+        let summary = format!(
+            "{} -> {}: {} entr{}, {}",
+            item.wanted.shown,
+            item.to,
+            copier.entries,
+            if copier.entries == 1 { "y" } else { "ies" },
+            size(copier.bytes)
+        );
+        match (put, copier.problems.len() == before) {
+            (true, true) => {
+                println!("restored {summary}");
+                full.push(item.wanted.shown.clone());
+            }
+            (true, false) => {
+                println!("partly restored {summary} (what is missing is listed on stderr)");
+                partial.push(item.wanted.shown.clone());
+            }
+            (false, _) => {
+                println!("not restored: {}", item.wanted.shown);
+                none.push(item.wanted.shown.clone());
+            }
+        }
+    }
+    if req.to.is_none() && !(full.is_empty() && partial.is_empty()) {
+        println!(
+            "note: / is wiped again at the next boot: persist what you restored (environment.persistence, preservation), or restore it --to the persistent directory"
+        );
+    }
+    for p in &copier.problems {
+        eprintln!("blankroot: {p}");
+    }
+    if partial.is_empty() && none.is_empty() {
+        return 0;
+    }
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
+    eprintln!(
+        "blankroot: error: restore: restored in full: {}; partly: {}; not at all: {} (what was not copied is listed above)",
+        list(&full),
+        list(&partial),
+        list(&none)
+    );
     1
 }

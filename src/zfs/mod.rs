@@ -54,10 +54,12 @@
 //! mount by itself (`canmount=on` with a mountpoint path): a clone made in the initrd must not be
 //! mounted, and archives must not be mounted by `zfs mount -a`.
 
+pub mod archives;
 pub mod cmd;
 pub mod exec;
 pub mod inspect;
 pub mod model;
+pub mod mount;
 pub mod name;
 pub mod plan;
 pub mod skip;

@@ -8,7 +8,10 @@
 //! the impermanence script).
 
 use super::retire::{delete_tree, locked};
-use super::{default_min_free, runtime, Archive, Config, Entry, Facts, Plan, Step, Subvol, Tree};
+use super::{
+    default_min_free, runtime, Archive, ArchiveEntry, Config, Entry, Facts, Plan, Step, Subvol,
+    Tree,
+};
 use super::{APPEND_ONLY, IMMUTABLE, RETIRED_XATTR};
 use crate::error::Result;
 use crate::names::Name;
@@ -84,110 +87,19 @@ impl<'a> Archiver<'a> {
 
     /// Sorts the directory's entries into prune candidates and what is left alone (and why).
     fn sort_entries(&mut self, cfg: &Config, p: &mut Plan) {
-        let f = self.facts;
-        let protected: Vec<(&Name, u64)> = f
-            .protected
-            .iter()
-            .filter_map(|(n, e)| match e {
-                Entry::Subvolume(s) => Some((n, s.id)),
-                _ => None,
-            })
-            .collect();
-        for e in &f.archives {
-            let name = self.dir.child(&e.name);
-            let stamp = e.name.to_str().and_then(retention::parse);
-            if let Some(stamp) = stamp {
+        for s in sort_archives(cfg, self.dir, self.facts) {
+            if let Some(stamp) = s.stamp {
                 self.stamps.push(stamp);
             }
-            let reason = match (&e.tree.entry, stamp) {
-                (Entry::Subvolume(_), None) => {
-                    Some("a subvolume whose name is not an archive time".to_string())
+            match (s.left_alone, &s.entry.tree.entry, s.stamp) {
+                (Some(reason), _, _) => p.left_alone.push(format!("{} ({reason})", s.name)),
+                (None, Entry::Subvolume(sub), Some(stamp)) => {
+                    let base = s.entry.name.to_string_lossy().into_owned();
+                    self.candidates.push((base, stamp, sub, &s.entry.tree));
                 }
-                (Entry::Subvolume(s), Some(stamp)) => {
-                    match self.why_not(cfg, &name, &e.tree, &protected) {
-                        Some(why) => Some(why),
-                        None => {
-                            let base = e.name.to_string_lossy().into_owned();
-                            self.candidates.push((base, stamp, s, &e.tree));
-                            None
-                        }
-                    }
-                }
-                (Entry::PlainDir, _) => Some("a plain directory".into()),
-                (Entry::Symlink, _) => Some("a symlink".into()),
-                _ => Some("not a directory".into()),
-            };
-            if let Some(reason) = reason {
-                p.left_alone.push(format!("{name} ({reason})"));
+                (None, _, _) => unreachable!("only archive-named subvolumes are candidates"),
             }
         }
-    }
-
-    /// Why the archive-named subvolume `name` must not be pruned, if it must not.
-    fn why_not(
-        &self,
-        cfg: &Config,
-        name: &Name,
-        tree: &Tree,
-        protected: &[(&Name, u64)],
-    ) -> Option<String> {
-        let f = self.facts;
-        let marked = tree.mark.as_deref() == Some(name.basename());
-        if !marked && !cfg.prune_unmarked {
-            return Some(format!(
-                "not marked as an archive blankroot made ({RETIRED_XATTR}); prune it by hand, or pass --prune-unmarked"
-            ));
-        }
-        if let Some(p) = cfg
-            .protect
-            .iter()
-            .find(|p| p.is_within(name) || name.is_within(p))
-        {
-            return Some(format!("protected by --protect {p}"));
-        }
-        if let Some((p, id)) = protected
-            .iter()
-            .find(|(_, id)| tree.ids().any(|t| t == *id))
-        {
-            return Some(format!(
-                "holds subvolume id {id}, protected by --protect {p}"
-            ));
-        }
-        let mounted = f.mounts.iter().any(|m| {
-            Name::parse("m", &m.fs_path).is_ok_and(|mp| mp.is_within(name) || name.is_within(&mp))
-        });
-        if mounted {
-            return Some("mounted".into());
-        }
-        if tree.ids().any(|id| id == f.default_subvol) {
-            return Some("the default subvolume".into());
-        }
-        let Entry::Subvolume(s) = &tree.entry else {
-            unreachable!("only subvolumes are candidates")
-        };
-        let locks = [(Some(name.clone()), s.flags)]
-            .into_iter()
-            .chain(Some((Some(self.dir.clone()), tree.parent_flags)))
-            .chain(tree.nested.iter().flat_map(|n| {
-                [
-                    (Some(n.name.clone()), n.sub.flags),
-                    (n.name.parent(), n.parent_flags),
-                ]
-            }));
-        for (path, flags) in locks {
-            if flags & (IMMUTABLE | APPEND_ONLY) != 0 {
-                let what = if flags & IMMUTABLE != 0 {
-                    "immutable"
-                } else {
-                    "append-only"
-                };
-                let path = path.map_or("the top level".to_string(), |p| p.to_string());
-                return Some(format!(
-                    "{path} is {what} (chattr), so it cannot be deleted"
-                ));
-            }
-        }
-        None
     }
 
     /// Where the next retired root goes: a name after every archive, the directory made first
@@ -236,4 +148,117 @@ impl<'a> Archiver<'a> {
         }
         Ok(())
     }
+}
+
+/// How retention sees one entry of the archive directory.
+pub struct Sorted<'a> {
+    pub entry: &'a ArchiveEntry,
+    /// `DIR/NAME`.
+    pub name: Name,
+    /// The archive time in its name, when it is one.
+    pub stamp: Option<Stamp>,
+    /// Why retention never prunes it; `None` for a prune candidate (an archive-named
+    /// subvolume blankroot may delete).
+    pub left_alone: Option<String>,
+}
+
+/// The entries of the archive directory `dir` as retention sees them, in the order read.
+/// Shared by the rollback's pruning and `blankroot archives`.
+pub fn sort_archives<'a>(cfg: &Config, dir: &Name, f: &'a Facts) -> Vec<Sorted<'a>> {
+    let protected: Vec<(&Name, u64)> = f
+        .protected
+        .iter()
+        .filter_map(|(n, e)| match e {
+            Entry::Subvolume(s) => Some((n, s.id)),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for e in &f.archives {
+        let name = dir.child(&e.name);
+        let stamp = e.name.to_str().and_then(retention::parse);
+        let left_alone = match (&e.tree.entry, stamp) {
+            (Entry::Subvolume(_), None) => {
+                Some("a subvolume whose name is not an archive time".to_string())
+            }
+            (Entry::Subvolume(_), Some(_)) => why_not(cfg, f, dir, &name, &e.tree, &protected),
+            (Entry::PlainDir, _) => Some("a plain directory".into()),
+            (Entry::Symlink, _) => Some("a symlink".into()),
+            _ => Some("not a directory".into()),
+        };
+        out.push(Sorted {
+            entry: e,
+            name,
+            stamp,
+            left_alone,
+        });
+    }
+    out
+}
+
+/// Why the archive-named subvolume `name` must not be pruned, if it must not.
+fn why_not(
+    cfg: &Config,
+    f: &Facts,
+    dir: &Name,
+    name: &Name,
+    tree: &Tree,
+    protected: &[(&Name, u64)],
+) -> Option<String> {
+    let marked = tree.mark.as_deref() == Some(name.basename());
+    if !marked && !cfg.prune_unmarked {
+        return Some(format!(
+            "not marked as an archive blankroot made ({RETIRED_XATTR}); prune it by hand, or pass --prune-unmarked"
+        ));
+    }
+    if let Some(p) = cfg
+        .protect
+        .iter()
+        .find(|p| p.is_within(name) || name.is_within(p))
+    {
+        return Some(format!("protected by --protect {p}"));
+    }
+    if let Some((p, id)) = protected
+        .iter()
+        .find(|(_, id)| tree.ids().any(|t| t == *id))
+    {
+        return Some(format!(
+            "holds subvolume id {id}, protected by --protect {p}"
+        ));
+    }
+    let mounted = f.mounts.iter().any(|m| {
+        Name::parse("m", &m.fs_path).is_ok_and(|mp| mp.is_within(name) || name.is_within(&mp))
+    });
+    if mounted {
+        return Some("mounted".into());
+    }
+    if tree.ids().any(|id| id == f.default_subvol) {
+        return Some("the default subvolume".into());
+    }
+    let Entry::Subvolume(s) = &tree.entry else {
+        unreachable!("only subvolumes are candidates")
+    };
+    let locks = [(Some(name.clone()), s.flags)]
+        .into_iter()
+        .chain(Some((Some(dir.clone()), tree.parent_flags)))
+        .chain(tree.nested.iter().flat_map(|n| {
+            [
+                (Some(n.name.clone()), n.sub.flags),
+                (n.name.parent(), n.parent_flags),
+            ]
+        }));
+    for (path, flags) in locks {
+        if flags & (IMMUTABLE | APPEND_ONLY) != 0 {
+            let what = if flags & IMMUTABLE != 0 {
+                "immutable"
+            } else {
+                "append-only"
+            };
+            let path = path.map_or("the top level".to_string(), |p| p.to_string());
+            return Some(format!(
+                "{path} is {what} (chattr), so it cannot be deleted"
+            ));
+        }
+    }
+    None
 }

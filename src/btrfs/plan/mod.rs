@@ -44,6 +44,7 @@ pub use step::{Mode, Plan, Step};
 use crate::error::{Error, Result};
 use crate::names::Name;
 use archive::Archiver;
+pub use archive::{sort_archives, Sorted};
 use retire::{retire, unlocked};
 use staging::Staged;
 

@@ -4,9 +4,9 @@
 use super::{kind_name, list, runtime, Builder, NOT_CARRIED};
 use crate::error::Result;
 use crate::retention::{self, Stamp};
-use crate::zfs::model::{Effect, Kind, ARCHIVE_PROPERTY};
+use crate::zfs::model::{Effect, Kind, Pool, ARCHIVE_PROPERTY};
 use crate::zfs::name::{Dataset, MAX_NAME};
-use crate::zfs::ArchiveTo;
+use crate::zfs::{ArchiveTo, Config};
 
 fn automounts(canmount: &str, mountpoint: &str) -> bool {
     canmount == "on" && !matches!(mountpoint, "legacy" | "none")
@@ -169,38 +169,11 @@ pub(super) fn prune(
     now: i64,
     adding: usize,
 ) -> Result<()> {
-    let a = archive.parent.as_str();
     let mut candidates: Vec<(String, Stamp)> = Vec::new();
-    let mut entries = Vec::new();
-    for (n, d) in b.pool.children(a) {
-        entries.push((n.clone(), d.clone()));
-    }
-    for (full, ds) in &entries {
-        let base = Dataset::from_listed(full).basename().to_string();
-        let stamp = retention::parse(&base);
-        let mounted = ds.mounted || b.pool.descendants(full).any(|(_, d)| d.mounted);
-        let dependents = b.pool.dependents(full);
-        let held = ds.snaps().iter().find(|x| x.held);
-        let reason = if ds.kind != Kind::Filesystem {
-            Some(format!("a {}", kind_name(&ds.kind)))
-        } else if stamp.is_none() {
-            Some("its name is not an archive time".to_string())
-        } else if ds.mark.as_deref() != Some(base.as_str()) && !b.cfg.prune_unmarked {
-            Some(format!(
-                "not marked as an archive blankroot made ({ARCHIVE_PROPERTY}); destroy it by hand, or pass --prune-unmarked"
-            ))
-        } else if b.pool.descendants(full).next().is_some() {
-            Some("it has child datasets".to_string())
-        } else if mounted {
-            Some("mounted".to_string())
-        } else if let Some((clone, origin)) = dependents.first() {
-            Some(format!("{clone} is a clone of its snapshot {origin}"))
-        } else {
-            held.map(|h| format!("its snapshot @{} is held", h.name))
-        };
-        match (reason, stamp) {
-            (Some(reason), _) => b.plan.left_alone.push(format!("{full} ({reason})")),
-            (None, Some(stamp)) => candidates.push((base, stamp)),
+    for s in sort_archives(&b.pool, b.cfg, archive.parent.as_str()) {
+        match (s.left_alone, s.stamp) {
+            (Some(reason), _) => b.plan.left_alone.push(format!("{} ({reason})", s.name)),
+            (None, Some(stamp)) => candidates.push((s.base, stamp)),
             (None, None) => unreachable!("a name that is not a time has a reason"),
         }
     }
@@ -226,4 +199,53 @@ pub(super) fn prune(
         b.plan.pruned.push(full);
     }
     Ok(())
+}
+
+/// How retention sees one dataset directly under the archive parent.
+pub struct Sorted {
+    /// The full dataset name.
+    pub name: String,
+    /// Its last component.
+    pub base: String,
+    /// The archive time in its name, when it is one.
+    pub stamp: Option<Stamp>,
+    /// Why retention never destroys it; `None` for a prune candidate.
+    pub left_alone: Option<String>,
+}
+
+/// The datasets directly under the archive parent `parent`, in name order, as retention sees
+/// them. Shared by the rollback's pruning and `blankroot archives`.
+pub fn sort_archives(pool: &Pool, cfg: &Config, parent: &str) -> Vec<Sorted> {
+    let mut out = Vec::new();
+    for (full, ds) in pool.children(parent) {
+        let base = Dataset::from_listed(full).basename().to_string();
+        let stamp = retention::parse(&base);
+        let mounted = ds.mounted || pool.descendants(full).any(|(_, d)| d.mounted);
+        let dependents = pool.dependents(full);
+        let held = ds.snaps().iter().find(|x| x.held);
+        let left_alone = if ds.kind != Kind::Filesystem {
+            Some(format!("a {}", kind_name(&ds.kind)))
+        } else if stamp.is_none() {
+            Some("its name is not an archive time".to_string())
+        } else if ds.mark.as_deref() != Some(base.as_str()) && !cfg.prune_unmarked {
+            Some(format!(
+                "not marked as an archive blankroot made ({ARCHIVE_PROPERTY}); destroy it by hand, or pass --prune-unmarked"
+            ))
+        } else if pool.descendants(full).next().is_some() {
+            Some("it has child datasets".to_string())
+        } else if mounted {
+            Some("mounted".to_string())
+        } else if let Some((clone, origin)) = dependents.first() {
+            Some(format!("{clone} is a clone of its snapshot {origin}"))
+        } else {
+            held.map(|h| format!("its snapshot @{} is held", h.name))
+        };
+        out.push(Sorted {
+            name: full.clone(),
+            base,
+            stamp,
+            left_alone,
+        });
+    }
+    out
 }

@@ -4,6 +4,7 @@
 //! documentation of [`crate::zfs`].
 
 mod archive;
+pub use archive::{sort_archives, Sorted};
 mod recover;
 
 use super::cmd::Tool;
