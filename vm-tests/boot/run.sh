@@ -4,9 +4,9 @@
 #
 #   vm-tests/boot/run.sh [SCENARIO...]      (as root; default: all scenarios)
 #
-# Scenarios: unit-order btrfs-luks btrfs-archive missing-blank cmdline-skip static-binary
-#            btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive zfs-import
-#            zfs-encrypted zfs-encrypted-archive; only when named: btrfs-restore
+# Scenarios: unit-order btrfs-luks btrfs-archive btrfs-restore missing-blank cmdline-skip
+#            static-binary btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive
+#            zfs-import zfs-encrypted zfs-encrypted-archive
 # Environment: BLANKROOT_BOOT_CACHE (default /var/cache/blankroot-boot), BLANKROOT_BOOT_LOGS,
 # BLANKROOT_BOOT_WORK, BLANKROOT_BOOT_KEEP=1, BLANKROOT_BOOT_TIMEOUT (s per boot, default 180),
 # BLANKROOT_BOOT_DEADLINE (s; no boot starts later, default 2400),
@@ -31,11 +31,7 @@ set -euo pipefail
 # shellcheck source=vm-tests/boot/scenarios/restore.sh
 . "$BOOT_DIR/scenarios/restore.sh"
 
-ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive missing-blank cmdline-skip btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive zfs-import zfs-encrypted zfs-encrypted-archive"
-# Run only when named: btrfs-restore needs `blankroot archives` and `restore` (issue 11), which
-# this branch's binary does not have yet; it is written against their contract. Move it into
-# ALL_SCENARIOS (after btrfs-archive) once the commands are in.
-EXTRA_SCENARIOS="btrfs-restore"
+ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive btrfs-restore missing-blank cmdline-skip btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive zfs-import zfs-encrypted zfs-encrypted-archive"
 
 usage() {
 	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
@@ -47,8 +43,7 @@ for a in "$@"; do
 	case $a in
 	-h | --help) usage ;;
 	*)
-		[[ " $ALL_SCENARIOS $EXTRA_SCENARIOS " == *" $a "* ]] ||
-			die "unknown scenario $a (known: $ALL_SCENARIOS $EXTRA_SCENARIOS)"
+		[[ " $ALL_SCENARIOS " == *" $a "* ]] || die "unknown scenario $a (known: $ALL_SCENARIOS)"
 		SCENARIOS+=("$a")
 		;;
 	esac
