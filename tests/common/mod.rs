@@ -132,6 +132,19 @@ impl Image {
                 let _ = fs::remove_dir(f[4]);
             }
         }
+        // A run killed between making its mount point and mounting leaves the empty directory
+        // (`top.PID.N`): remove those of processes that are gone (an empty directory only).
+        for e in fs::read_dir("/run/blankroot")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix("top.").and_then(|r| r.split('.').next());
+            if pid.is_some_and(|p| !Path::new("/proc").join(p).exists()) {
+                let _ = fs::remove_dir(e.path());
+            }
+        }
     }
 }
 
