@@ -11,8 +11,13 @@
 #     systemd-hibernate-resume.service (never touch a filesystem a hibernated kernel holds),
 #     systemd-modules-load.service,
 #   ZFS: Requires= and After= zfs-import.target (zfs-dracut imports pools in zfs-import-scan or
-#     zfs-import-cache.service, both before that target; NixOS: zfs-import-POOL.service); with
-#     --import also Wants=/After= systemd-udev-settle.service and After= zfs-load-module.service,
+#     zfs-import-cache.service, both before that target; NixOS: zfs-import-POOL.service), and
+#     After= dracut-pre-mount.service, where zfs-dracut loads native-encryption keys
+#     (zfs-load-key.sh; NixOS loads them in zfs-import-POOL.service): the rollback and archive
+#     mode's clone, rename and promote work with the key not loaded, but creating the archive
+#     parent does not (docs/encrypted-zfs.md); with --import instead Before= dracut-pre-mount.service
+#     (its key loading gives up on a pool that is not imported yet) and Wants=/After=
+#     systemd-udev-settle.service, After= zfs-load-module.service,
 #   Before= sysroot.mount and the other /sysroot mounts of the same filesystem, shutdown.target,
 #   Conflicts=shutdown.target, TimeoutStartSec=10min,
 #   BLANKROOT_ON_FAILURE=continue: WantedBy=sysroot.mount initrd.target (a failed rollback boots the
@@ -87,20 +92,27 @@ fi
 for name in $BLANKROOT_CRYPTTAB_NAMES; do
 	after+=("systemd-cryptsetup@$(escape "$name").service")
 done
-wants=()
+wants=() before=(sysroot.mount)
 if [[ -n $dataset ]]; then
 	requires+=(zfs-import.target)
 	after+=(zfs-import.target zfs-import-scan.service zfs-import-cache.service)
-	# blankroot imports the pool itself (--import, with zfs-dracut's import units masked): wait
-	# for the devices as zfs-import-scan.service does, and for the module.
 	if [[ " $BLANKROOT_ARGS " == *" --import "* ]]; then
+		# blankroot imports the pool itself (--import, with zfs-dracut's import units masked): wait
+		# for the devices as zfs-import-scan.service does, and for the module. zfs-dracut's key
+		# loading (dracut-pre-mount.service) waits only for zfs-import.target and skips a pool
+		# that is not imported: it must come after blankroot's import.
 		wants+=(systemd-udev-settle.service)
 		after+=(systemd-udev-settle.service zfs-load-module.service)
+		before+=(dracut-pre-mount.service)
+	else
+		# Native encryption: zfs-dracut loads the keys in dracut-pre-mount.service. Archive mode
+		# cannot create its archive parent without the key (the rollback, clone, rename and
+		# promote can): run after it, as zfs-dracut's own zfs-rollback-bootfs.service does.
+		after+=(dracut-pre-mount.service)
 	fi
 fi
 after+=(local-fs-pre.target systemd-hibernate-resume.service systemd-modules-load.service)
 for u in $BLANKROOT_AFTER; do after+=("$u"); done
-before=(sysroot.mount)
 for u in $BLANKROOT_BEFORE; do before+=("$u"); done
 
 cat <<EOF

@@ -4,8 +4,9 @@
 #
 #   vm-tests/boot/run.sh [SCENARIO...]      (as root; default: all scenarios)
 #
-# Scenarios: unit-order btrfs-luks btrfs-archive missing-blank cmdline-skip static-binary zfs zfs-luks
-#            zfs-archive zfs-import
+# Scenarios: unit-order btrfs-luks btrfs-archive btrfs-restore missing-blank cmdline-skip
+#            static-binary btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive
+#            zfs-import zfs-encrypted zfs-encrypted-archive
 # Environment: BLANKROOT_BOOT_CACHE (default /var/cache/blankroot-boot), BLANKROOT_BOOT_LOGS,
 # BLANKROOT_BOOT_WORK, BLANKROOT_BOOT_KEEP=1, BLANKROOT_BOOT_TIMEOUT (s per boot, default 180),
 # BLANKROOT_BOOT_DEADLINE (s; no boot starts later, default 2400),
@@ -21,11 +22,19 @@ set -euo pipefail
 . "$BOOT_DIR/lib/qemu.sh"
 # shellcheck source=vm-tests/boot/lib/zfs.sh
 . "$BOOT_DIR/lib/zfs.sh"
+# shellcheck source=vm-tests/boot/scenarios/raid1.sh
+. "$BOOT_DIR/scenarios/raid1.sh"
+# shellcheck source=vm-tests/boot/scenarios/skip.sh
+. "$BOOT_DIR/scenarios/skip.sh"
+# shellcheck source=vm-tests/boot/scenarios/zfs-encrypted.sh
+. "$BOOT_DIR/scenarios/zfs-encrypted.sh"
+# shellcheck source=vm-tests/boot/scenarios/restore.sh
+. "$BOOT_DIR/scenarios/restore.sh"
 
-ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive missing-blank cmdline-skip zfs zfs-luks zfs-archive zfs-import"
+ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive btrfs-restore missing-blank cmdline-skip btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive zfs-import zfs-encrypted zfs-encrypted-archive"
 
 usage() {
-	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -161,7 +170,8 @@ blankroot_conf() { # blankroot_conf NAME ON_FAILURE ARGS...: writes an initrd.co
 }
 
 declare -A INITRD=()
-# btrfs_initrd NAME luks|plain CONF: a lean initramfs for the Btrfs scenarios.
+# btrfs_initrd NAME luks|plain|degraded CONF: a lean initramfs for the Btrfs scenarios (degraded:
+# plain, with a udev rule that lets a Btrfs member with a missing device be used).
 btrfs_initrd() {
 	local name=$1 kind=$2 conf=$3 ov=$WORK/overlay/$1
 	rm -rf "$ov"
@@ -170,6 +180,9 @@ btrfs_initrd() {
 		mkdir -p "$ov/etc"
 		install -m 0400 "$KEY" "$ov/etc/cryptroot.key"
 		echo "cryptroot $DEV_PLAIN /etc/cryptroot.key luks" >"$ov/etc/crypttab"
+	elif [[ $kind == degraded ]]; then
+		mkdir -p "$ov/etc/udev/rules.d"
+		cp "$BOOT_DIR/guest/99-brt-btrfs-degraded.rules" "$ov/etc/udev/rules.d/"
 	fi
 	local t0=$SECONDS
 	initrd_build "$WORK/initrd-$name.img" "$ov" "$conf"
@@ -444,11 +457,17 @@ for s in "${SCENARIOS[@]}"; do
 		scenario_static_binary
 		;;
 	btrfs-archive) scenario_btrfs_archive ;;
+	btrfs-restore) scenario_btrfs_restore ;;
 	missing-blank) scenario_missing_blank ;;
 	cmdline-skip) scenario_cmdline_skip ;;
+	btrfs-raid1) scenario_btrfs_raid1 ;;
+	btrfs-degraded) scenario_btrfs_degraded ;;
+	skip-next-boot) scenario_skip_next_boot ;;
 	zfs | zfs-luks) scenario_zfs "$s" ;;
 	zfs-archive) scenario_zfs_archive ;;
 	zfs-import) scenario_zfs_import ;;
+	zfs-encrypted) scenario_zfs_encrypted ;;
+	zfs-encrypted-archive) scenario_zfs_encrypted_archive ;;
 	esac
 done
 

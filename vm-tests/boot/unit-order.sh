@@ -145,6 +145,22 @@ if has "$tmp/zfs.unit" Requires=zfs-import.target After=zfs-import.target After=
 else
 	bad "ZFS: $(directives "$tmp/zfs.unit" | tr '\n' ' ')"
 fi
+if has "$tmp/zfs.unit" After=dracut-pre-mount.service && hasnt "$tmp/zfs.unit" Before=dracut-pre-mount.service; then
+	ok "ZFS: after zfs-dracut's key loading (dracut-pre-mount.service): archive mode creates its parent with the key loaded"
+else
+	bad "ZFS: want After=dracut-pre-mount.service: $(directives "$tmp/zfs.unit" | tr '\n' ' ')"
+fi
+cat >"$tmp/zfs-import.conf" <<'EOF2'
+BLANKROOT_ARGS="--dataset rpool/local/root --snapshot blank --import"
+EOF2
+bash "$render" "$tmp/zfs-import.conf" >"$tmp/zfs-import.unit"
+if has "$tmp/zfs-import.unit" Before=dracut-pre-mount.service Wants=systemd-udev-settle.service \
+	After=systemd-udev-settle.service After=zfs-load-module.service &&
+	hasnt "$tmp/zfs-import.unit" After=dracut-pre-mount.service; then
+	ok "ZFS --import: waits for udev and the module; before zfs-dracut's key loading (it needs the pool imported)"
+else
+	bad "ZFS --import: $(directives "$tmp/zfs-import.unit" | tr '\n' ' ')"
+fi
 
 # --- 3. broken configurations -------------------------------------------------------------------
 refused() { # refused NAME CONFIG-TEXT

@@ -101,6 +101,9 @@ usr_tree() { # usr_tree DIR
 	cp "$BUSYBOX" "$d/bin/busybox"
 	busybox_links "$d/bin" busybox
 	cp "$MKSUBVOL" "$d/bin/brt-mksubvol"
+	# The binary under test, for the commands run on the booted system (skip-next-boot, archives,
+	# restore).
+	cp "$BLANKROOT_BIN" "$d/bin/blankroot"
 	install -m 0755 "$BOOT_DIR/guest/brt-guest" "$d/libexec/brt/brt-guest"
 	printf '#!/usr/bin/busybox sh\nexec /usr/bin/busybox sh /usr/libexec/brt/brt-guest stage2\n' >"$d/init"
 	chmod 0755 "$d/init"
@@ -118,19 +121,11 @@ gpt_image() { # gpt_image FILE SIZE_MIB LABEL
 	printf 'label: gpt\nstart=2048, name=%s\n' "$3" | sfdisk -q "$1" >/dev/null
 }
 
-# The Btrfs test disk: subvolumes root (a canary and nested subvolumes two deep), root-blank
-# (read-only, taken from the empty root; left out with blank=no), usr (stage 2), persist (a boot
-# log). With luks=yes the partition is encrypted in place afterwards (LUKS2, key file KEY).
-btrfs_disk() { # btrfs_disk FILE luks=yes|no blank=yes|no [KEY [NEST_DEPTH]]
-	local img=$1 luks=$2 blank=$3 key=${4:-} depth=${5:-2} off size fssize dev mnt
-	gpt_image "$img" 448 blankroot
-	read -r off size < <(part_range "$img" 1)
-	fssize=$size
-	[[ $luks == yes ]] && fssize=$((size - LUKS_RESERVE))
-	loop_attach dev "$img" "$off" "$fssize"
-	mkfs.btrfs -q -f -L blankroot "$dev" >/dev/null
-	mnt=$WORK/mnt.$$
-	mount_tmp "$mnt" -t btrfs "$dev"
+# The subvolumes of every Btrfs test filesystem, in its mounted top level MNT: root (a canary and
+# nested subvolumes NEST_DEPTH deep), root-blank (read-only, taken from the empty root; left out
+# with blank=no), usr (stage 2), persist (a boot log).
+btrfs_populate() { # btrfs_populate MNT blank=yes|no [NEST_DEPTH]
+	local mnt=$1 blank=$2 depth=${3:-2}
 	btrfs -q subvolume create "$mnt/root" >/dev/null
 	[[ $blank == yes ]] && btrfs -q subvolume snapshot -r "$mnt/root" "$mnt/root-blank" >/dev/null
 	mkdir -p "$mnt/root/etc" "$mnt/root/srv"
@@ -145,6 +140,21 @@ btrfs_disk() { # btrfs_disk FILE luks=yes|no blank=yes|no [KEY [NEST_DEPTH]]
 	usr_tree "$mnt/usr"
 	btrfs -q subvolume create "$mnt/persist" >/dev/null
 	: >"$mnt/persist/bootlog"
+}
+
+# The Btrfs test disk (see btrfs_populate), one GPT partition named `blankroot`. With luks=yes
+# the partition is encrypted in place afterwards (LUKS2, key file KEY).
+btrfs_disk() { # btrfs_disk FILE luks=yes|no blank=yes|no [KEY [NEST_DEPTH]]
+	local img=$1 luks=$2 blank=$3 key=${4:-} depth=${5:-2} off size fssize dev mnt
+	gpt_image "$img" 448 blankroot
+	read -r off size < <(part_range "$img" 1)
+	fssize=$size
+	[[ $luks == yes ]] && fssize=$((size - LUKS_RESERVE))
+	loop_attach dev "$img" "$off" "$fssize"
+	mkfs.btrfs -q -f -L blankroot "$dev" >/dev/null
+	mnt=$WORK/mnt.$$
+	mount_tmp "$mnt" -t btrfs "$dev"
+	btrfs_populate "$mnt" "$blank" "$depth"
 	umount_now "$mnt"
 	loop_detach "$dev"
 	if [[ $luks == yes ]]; then
@@ -154,6 +164,28 @@ btrfs_disk() { # btrfs_disk FILE luks=yes|no blank=yes|no [KEY [NEST_DEPTH]]
 			--reduce-device-size "${LUKS_RESERVE}" "$dev" >/dev/null
 		loop_detach "$dev"
 	fi
+}
+
+# A two-device Btrfs RAID1 filesystem (data and metadata: mkfs.btrfs -d raid1 -m raid1) over two
+# disks, partitions named blankroot-a and blankroot-b, with the subvolumes of btrfs_populate.
+btrfs_raid1_disks() { # btrfs_raid1_disks FILE_A FILE_B
+	local a=$1 b=$2 off size dev_a dev_b mnt
+	gpt_image "$a" 448 blankroot-a
+	gpt_image "$b" 448 blankroot-b
+	read -r off size < <(part_range "$a" 1)
+	loop_attach dev_a "$a" "$off" "$size"
+	read -r off size < <(part_range "$b" 1)
+	loop_attach dev_b "$b" "$off" "$size"
+	mkfs.btrfs -q -f -L blankroot -d raid1 -m raid1 "$dev_a" "$dev_b" >/dev/null
+	mnt=$WORK/mnt.$$
+	mount_tmp "$mnt" -t btrfs -o "device=$dev_a,device=$dev_b" "$dev_a"
+	btrfs_populate "$mnt" yes
+	umount_now "$mnt"
+	# The kernel keeps scanned devices registered; forget them before the loop devices go.
+	btrfs device scan -u "$dev_a" >/dev/null 2>&1 || true
+	btrfs device scan -u "$dev_b" >/dev/null 2>&1 || true
+	loop_detach "$dev_b"
+	loop_detach "$dev_a"
 }
 
 # --- initramfs ----------------------------------------------------------------------------------

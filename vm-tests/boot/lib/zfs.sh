@@ -199,16 +199,53 @@ zfs_cmdline() { # zfs_cmdline luks=yes|no [zfs-dracut|blankroot]
 	echo "$c"
 }
 
+# Test-only pieces for native encryption (see zfs_initrd).
+zfs_overlay_encryption() { # zfs_overlay_encryption OVERLAY
+	local ov=$1 u=$1/usr/lib/systemd/system
+	mkdir -p "$ov/etc/zfs" "$u/blankroot.service.d"
+	printf '%s' "$ZFS_PASSPHRASE" >"$ov/etc/zfs/root.key"
+	chmod 0400 "$ov/etc/zfs/root.key"
+	cat >"$u/blankroot.service.d/brt-key.conf" <<UNIT
+# Test-only (boot tests): the state of the root's key (keystatus of its encryption root) as the
+# rollback starts, in /run/brt/key-at-rollback. Never fails the unit.
+[Service]
+ExecStartPre=-/usr/libexec/brt/busybox sh /usr/libexec/brt/brt-guest key-status
+UNIT
+	cat >"$u/brt-key-late.service" <<UNIT
+# Test-only (boot tests): with brt.key=late (and zfs-dracut's key loading, dracut-pre-mount.service,
+# masked with rd.systemd.mask=), the root's key is loaded only after blankroot has run, before the
+# root is mounted: the rollback runs with the key NOT loaded.
+[Unit]
+Description=blankroot boot test: load the ZFS key after the rollback
+DefaultDependencies=no
+ConditionKernelCommandLine=brt.key=late
+After=zfs-import.target blankroot.service
+Before=sysroot.mount initrd-root-fs.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/libexec/brt/busybox sh /usr/libexec/brt/brt-guest key-load
+UNIT
+	ln -sfn ../brt-key-late.service "$u/initrd.target.wants/brt-key-late.service"
+}
+
 # The ZFS initramfs, built by the chroot's dracut (zfs-dracut needs dracut-systemd) with the
 # blankroot module and the guest kernel plus the ZFS modules bind-mounted in. ARGS: blankroot's
 # (BLANKROOT_ARGS). With --import in ARGS, blankroot.service also waits for the pool's device:
 # zfs-dracut's import (masked then, see zfs_cmdline) is what waits for udev otherwise.
-zfs_initrd() { # zfs_initrd OUT luks=yes|no ARGS   (the chroot is shared: one build at a time)
+# With enc=yes (native encryption, see brt-zfs-provision): the passphrase file /etc/zfs/root.key,
+# a drop-in that records the key's state when blankroot starts, and brt-key-late.service, which
+# (with brt.key=late) loads the key after blankroot has run.
+zfs_initrd() { # zfs_initrd OUT luks=yes|no ARGS [enc=yes|no]  (the chroot is shared: one build at a time)
 	with_cache_lock _zfs_initrd "$@"
 }
 
+# The passphrase of the encrypted pool (test-only).
+ZFS_PASSPHRASE=blankroot-boot-test-passphrase
+
 _zfs_initrd() {
-	local out=$1 luks=$2 args=$3 c=$ZFS_CHROOT b ov pooldev devunit
+	local out=$1 luks=$2 args=$3 enc=${4:-no} c=$ZFS_CHROOT b ov pooldev devunit
 	b=$c/tmp/brt
 	rm -rf "$b"
 	mkdir -p "$b/conf.d"
@@ -248,13 +285,14 @@ UNIT
 # Test-only (boot tests): blankroot imports the pool (--import) and zfs-dracut's import units are
 # masked; they were what waited for udev (systemd-udev-settle.service), and zfs-import.target,
 # which blankroot.service requires, is reached without them: wait for the pool's device here.
-# (Not covered: native encryption. zfs-dracut loads keys in dracut-pre-mount.service, which only
-# waits for zfs-import.target, so it would also have to be ordered after blankroot.service.)
+# (zfs-dracut's key loading, dracut-pre-mount.service, comes after blankroot.service: the dracut
+# module orders it so with --import.)
 [Unit]
 Requires=$devunit
 After=$devunit
 UNIT
 	fi
+	[[ $enc == yes ]] && zfs_overlay_encryption "$ov"
 	cp "$BLANKROOT_BIN" "$b/blankroot"
 	{
 		echo "BLANKROOT_ARGS=\"$args\""
