@@ -36,7 +36,7 @@ fn archives_with(pool: &Pool, text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The first archive run: clone, create the parent, mark, rename, rename, promote.
+/// The first archive run: create the parent, clone, mark, rename, rename, promote.
 #[test]
 fn first_archive_run_killed_at_each_step_is_finished_by_the_next() {
     if !zfs_or_skip("crash_first_run") {

@@ -227,8 +227,8 @@ fn dry_run_prints_every_command_and_changes_nothing() {
         "blankroot dry run: nothing was changed; the plan:"
     );
     let expect = [
-        format!("  1. zfs clone -o canmount=noauto -o mountpoint=legacy {root}@blank {staging}"),
-        format!("  2. zfs create -o canmount=off -o mountpoint=none {parent}"),
+        format!("  1. zfs create -o canmount=off -o mountpoint=none {parent}"),
+        format!("  2. zfs clone -o canmount=noauto -o mountpoint=legacy {root}@blank {staging}"),
         "  3. zfs set org.blankroot:archive=20".to_string(),
         format!("  4. zfs rename {root} {parent}/20"),
         format!("  5. zfs rename {staging} {root}"),

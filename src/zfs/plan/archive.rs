@@ -111,14 +111,9 @@ pub(super) fn archive_job(b: &mut Builder<'_>, archive: &ArchiveTo, now: i64) ->
         )));
     }
 
-    b.push(
-        Effect::Clone {
-            snapshot: cfg.dataset.at(s),
-            name: t.clone(),
-            props,
-        },
-        "stage the new root: a clone of the blank with the root's own properties",
-    )?;
+    // The archive parent first: creating it is the one step that needs an encrypted pool's key
+    // (a new dataset inherits the encryption root's key; a clone, a rename and a promote do
+    // not), so without the key the run stops before anything else changed.
     if create_parent {
         b.push(
             Effect::Create {
@@ -131,6 +126,14 @@ pub(super) fn archive_job(b: &mut Builder<'_>, archive: &ArchiveTo, now: i64) ->
             "the archive parent (never mounted)",
         )?;
     }
+    b.push(
+        Effect::Clone {
+            snapshot: cfg.dataset.at(s),
+            name: t.clone(),
+            props,
+        },
+        "stage the new root: a clone of the blank with the root's own properties",
+    )?;
     prune(b, archive, now, 1)?;
     b.push(
         Effect::SetProperty {
