@@ -16,28 +16,6 @@ impl Drop for Mounted {
     }
 }
 
-fn check(args: &[&str]) -> Run {
-    Run::of(
-        Command::new(env!("CARGO_BIN_EXE_blankroot"))
-            .arg("check")
-            .args(args)
-            .env_remove("BLANKROOT_KERNEL_CMDLINE")
-            .output()
-            .unwrap(),
-    )
-}
-
-fn generation(dev: &Path) -> String {
-    sh(
-        "btrfs",
-        &["inspect-internal", "dump-super", dev.to_str().unwrap()],
-    )
-    .lines()
-    .find(|l| l.starts_with("generation"))
-    .unwrap()
-    .to_string()
-}
-
 /// Mounts the root subvolume like a running system does, and `home` on it.
 fn live(img: &Image, dir: &Path) -> Mounted {
     let dev = img.dev.to_str().unwrap();

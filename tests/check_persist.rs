@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 struct Mounted(Vec<PathBuf>);
@@ -16,28 +16,6 @@ impl Drop for Mounted {
             let _ = Command::new("umount").arg(p).status();
         }
     }
-}
-
-fn check(args: &[&str]) -> Run {
-    Run::of(
-        Command::new(binary())
-            .arg("check")
-            .args(args)
-            .env_remove("BLANKROOT_KERNEL_CMDLINE")
-            .output()
-            .unwrap(),
-    )
-}
-
-fn generation(dev: &Path) -> String {
-    sh(
-        "btrfs",
-        &["inspect-internal", "dump-super", dev.to_str().unwrap()],
-    )
-    .lines()
-    .find(|l| l.starts_with("generation"))
-    .unwrap()
-    .to_string()
 }
 
 /// The findings (`warning:` or `PROBLEM:` lines about what would be lost), by the path each

@@ -273,24 +273,14 @@ fn check_shows_a_pending_request() {
     let (img, _) = seeded();
     let dev = img.dev.to_str().unwrap().to_string();
     skip(&["--device", &dev], &[]).ok();
-    let out = Run::of(
-        Command::new(binary())
-            .args(["check", "--device", &dev])
-            .output()
-            .unwrap(),
-    );
+    let out = check(&["--device", &dev]);
     assert!(
         out.stdout.contains("a skip-next-boot request (made 20"),
         "{}",
         out.stdout
     );
     skip(&["--device", &dev], &["--cancel"]).ok();
-    let out = Run::of(
-        Command::new(binary())
-            .args(["check", "--device", &dev])
-            .output()
-            .unwrap(),
-    );
+    let out = check(&["--device", &dev]);
     assert!(
         !out.stdout.contains("skip-next-boot request"),
         "{}",

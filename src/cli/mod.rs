@@ -101,7 +101,9 @@ fn status_command(args: &StatusArgs, host: &Host) -> u8 {
         println!("{}", record.to_json());
     } else {
         print!("{}", record.render(boot.as_deref()));
-        if let Some(when) = pending_skip() {
+        // Not with --check (blankroot-status.service at every boot): that only needs the
+        // record, not a look at the disk.
+        if let Some(when) = (!args.check).then(pending_skip).flatten() {
             println!(
                 "  pending: skip-next-boot, requested at {when}: the next boot leaves / as it is (blankroot skip-next-boot --cancel withdraws it)"
             );

@@ -29,6 +29,30 @@ pub fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_blankroot")))
 }
 
+/// `blankroot check ARGS...` (the binary under test), as run on a booted system.
+pub fn check(args: &[&str]) -> Run {
+    Run::of(
+        Command::new(binary())
+            .arg("check")
+            .args(args)
+            .env_remove("BLANKROOT_KERNEL_CMDLINE")
+            .output()
+            .unwrap(),
+    )
+}
+
+/// The filesystem's generation line from its superblock: unchanged means nothing was written.
+pub fn generation(dev: &Path) -> String {
+    sh(
+        "btrfs",
+        &["inspect-internal", "dump-super", dev.to_str().unwrap()],
+    )
+    .lines()
+    .find(|l| l.starts_with("generation"))
+    .unwrap()
+    .to_string()
+}
+
 pub fn sh(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
         .args(args)
