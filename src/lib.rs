@@ -1,21 +1,17 @@
 //! blankroot: put `/` back to a blank snapshot at every boot, from the initrd, without ever losing
 //! what was meant to persist.
 //!
-//! One direction of imports: the command line (`cli`) parses words into requests; `target`
-//! turns a request into a validated engine configuration; the commands (`rollback`, `check`,
-//! `diff`) take those; the engines (`btrfs`, `zfs`) gather facts, plan (pure, printed by
-//! `--dry-run`) and carry the plan out; below them the pure helpers (`names`, `retention`,
-//! `steps`, `time`, ...). `tests/layering.rs` keeps it so.
+//! One direction of imports: the command line (`cli`) parses words into requests; the commands
+//! (`commands::rollback`, `commands::check`, `commands::diff`, ...) take them; `target` and
+//! `config` turn a request or the installed configuration into validated targets; the engines
+//! (`btrfs`, `zfs`) gather facts, plan (pure, printed by `--dry-run`) and carry the plan out;
+//! below them the pure helpers (`names`, `retention`, `steps`, `time`, ...). `tests/layering.rs`
+//! keeps it so.
 
 // The command line.
 pub mod cli;
 // The commands.
-pub mod archives;
-pub mod check;
-pub mod diff;
-pub mod restore;
-pub mod rollback;
-pub mod skip;
+pub mod commands;
 // From request to engine configuration.
 pub mod config;
 pub mod target;

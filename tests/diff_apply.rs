@@ -6,8 +6,8 @@
 mod common;
 mod diff_common;
 
-use blankroot::diff::filter::Filter;
-use blankroot::diff::walk::{open_path, Walker};
+use blankroot::commands::diff::filter::Filter;
+use blankroot::commands::diff::walk::{open_path, Walker};
 use diff_common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -224,8 +224,8 @@ impl TargetArgs {
 
 impl RollbackArgs {
     /// The rollback's own options.
-    pub fn options(&self) -> crate::rollback::Options {
-        crate::rollback::Options {
+    pub fn options(&self) -> crate::commands::rollback::Options {
+        crate::commands::rollback::Options {
             dry_run: self.dry_run,
             allow_outside_initrd: self.allow_outside_initrd,
             status_file: self.status_file.clone(),
@@ -277,7 +277,7 @@ pub struct DiffCommand {
     /// Print one Nix expression of persistence entries for what would be lost, ready to paste
     #[arg(long, value_name = "MODULE", allow_hyphen_values = true,
           value_parser = Value::choices(suggest, &["impermanence", "preservation"]))]
-    pub suggest: Option<crate::diff::Suggest>,
+    pub suggest: Option<crate::commands::diff::Suggest>,
     /// With --suggest: the persistent directory the entries go to
     /// [default: the one the configuration persists to, else /persist]
     #[arg(long, value_name = "DIR", allow_hyphen_values = true, value_parser = PATH,
@@ -452,10 +452,10 @@ fn fs(opt: &str, v: &OsStr) -> Result<FsChoice> {
     }
 }
 
-fn suggest(opt: &str, v: &OsStr) -> Result<crate::diff::Suggest> {
+fn suggest(opt: &str, v: &OsStr) -> Result<crate::commands::diff::Suggest> {
     match text(opt, v)?.as_str() {
-        "impermanence" => Ok(crate::diff::Suggest::Impermanence),
-        "preservation" => Ok(crate::diff::Suggest::Preservation),
+        "impermanence" => Ok(crate::commands::diff::Suggest::Impermanence),
+        "preservation" => Ok(crate::commands::diff::Suggest::Preservation),
         other => Err(Error::usage(format!(
             "{opt} {other:?}: use impermanence or preservation"
         ))),

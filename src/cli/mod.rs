@@ -14,11 +14,12 @@ mod usage;
 pub use args::{RollbackArgs, StatusArgs, TargetArgs};
 pub use usage::{parse, parse_rollback_words, Command};
 
+use crate::commands::rollback;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::status::{self, Status};
 use crate::target::{self, Target};
-use crate::{config, kmsg, rollback};
+use crate::{config, kmsg};
 use args::{Cli, DiffCommand};
 use clap::CommandFactory;
 use log::LevelFilter;
@@ -46,7 +47,14 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 &host,
             )
         }
-        Ok(Command::Status(args)) => status_command(&args, &host),
+        Ok(Command::Status(args)) => {
+            let opts = crate::commands::status::Options {
+                status_file: args.status_file.clone(),
+                json: args.json,
+                check: args.check,
+            };
+            crate::commands::status::run(&opts, &host, pending_skip)
+        }
         Ok(other) => {
             // The commands that look at a running system: errors on stderr.
             match run_on_system(other, &host) {
@@ -88,48 +96,12 @@ pub fn main(args: Vec<OsString>) -> u8 {
     }
 }
 
-fn status_command(args: &StatusArgs, host: &Host) -> u8 {
-    let record = match Status::read(&args.status_file) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("blankroot: {e}");
-            return e.exit_code();
-        }
-    };
-    let boot = host.boot_id();
-    if args.json {
-        println!("{}", record.to_json());
-    } else {
-        print!("{}", record.render(boot.as_deref()));
-        // Not with --check (blankroot-status.service at every boot): that only needs the
-        // record, not a look at the disk.
-        if let Some(when) = (!args.check).then(pending_skip).flatten() {
-            println!(
-                "  pending: skip-next-boot, requested at {when}: the next boot leaves / as it is (blankroot skip-next-boot --cancel withdraws it)"
-            );
-        }
-    }
-    let this_boot = record.boot_id.is_some() && record.boot_id == boot;
-    if args.check && !(this_boot && record.succeeded()) {
-        eprintln!(
-            "blankroot: {}",
-            if this_boot {
-                "the rollback failed this boot: / was not reset"
-            } else {
-                "the rollback did not run this boot: / was not reset"
-            }
-        );
-        return 1;
-    }
-    0
-}
-
 /// A skip-next-boot request pending for the installed configuration's root (best effort:
 /// nothing is said when there is no configuration or the disk cannot be read).
 fn pending_skip() -> Option<String> {
     let (path, cfg) = config::load_default().ok()??;
     let target = configured_target(&path, &cfg).ok()?;
-    crate::skip::pending(&target).ok()?
+    crate::commands::skip::pending(&target).ok()?
 }
 
 /// A failure before `check` or `diff` started: one line on stderr, its exit code.
@@ -175,35 +147,35 @@ fn target_or_config(
 
 fn run_on_system(command: Command, host: &Host) -> Result<u8> {
     Ok(match command {
-        Command::Diff(d) => crate::diff::run(&diff_request(d)?),
+        Command::Diff(d) => crate::commands::diff::run(&diff_request(d)?),
         Command::Check(c) => {
             let (t, cfg) = target_or_config(&c.rollback.target, c.config.as_deref())?;
-            let opts = crate::check::Options {
+            let opts = crate::commands::check::Options {
                 persisted: c.persisted,
                 persisted_from: c.persisted_from,
                 strict: c.strict,
                 config: cfg,
             };
-            crate::check::run(&t, &opts, host)
+            crate::commands::check::run(&t, &opts, host)
         }
         Command::Archives(a) => {
             let (t, _) = target_or_config(&a.target, a.config.as_deref())?;
-            crate::archives::run(&t, a.json)
+            crate::commands::archives::run(&t, a.json)
         }
         Command::Restore(r) => {
             let (t, _) = target_or_config(&r.target, r.config.as_deref())?;
-            let req = crate::restore::Request {
+            let req = crate::commands::restore::Request {
                 from: r.from,
                 to: r.to,
                 force: r.force,
                 dry_run: r.dry_run,
                 paths: r.paths,
             };
-            crate::restore::run(&t, &req)
+            crate::commands::restore::run(&t, &req)
         }
         Command::SkipNextBoot(k) => {
             let (t, _) = target_or_config(&k.target, k.config.as_deref())?;
-            crate::skip::run(&t, k.cancel)
+            crate::commands::skip::run(&t, k.cancel)
         }
         Command::Rollback(_) | Command::Status(_) | Command::Help(_) => {
             unreachable!("handled by main")
@@ -213,21 +185,21 @@ fn run_on_system(command: Command, host: &Host) -> Result<u8> {
 
 /// `diff`'s request: the target from its options, else from the configuration (read also for
 /// its persisted paths); with neither, `diff` finds one itself.
-fn diff_request(d: DiffCommand) -> Result<crate::diff::Request> {
+fn diff_request(d: DiffCommand) -> Result<crate::commands::diff::Request> {
     let named = d.rollback.target.names_a_root();
     let loaded = match &d.config {
         Some(p) => config::load(p)?,
         None if !named && d.root.is_none() => config::load_default()?,
         None => None,
     };
-    let mut req = crate::diff::Request {
+    let mut req = crate::commands::diff::Request {
         root: d.root,
         persisted_from: d.persisted_from,
         json: d.json,
         include_nix_managed: d.include_nix_managed,
         suggest: d.suggest,
         persist_dir: d.persist_dir,
-        ..crate::diff::Request::default()
+        ..crate::commands::diff::Request::default()
     };
     if let Some((path, cfg)) = &loaded {
         req.notes.push(format!("configuration: {}", path.display()));

@@ -2,7 +2,7 @@
 
 use super::system::{Dirs, Setting, System, UnitDir};
 use super::*;
-use crate::diff::model::{Change, Entry, Kind, Perms, Whats};
+use crate::commands::diff::model::{Change, Entry, Kind, Perms, Whats};
 
 fn entry(path: &str, change: Change, kind: Kind, (uid, gid, mode): (u32, u32, u32)) -> Entry {
     Entry {

@@ -105,13 +105,13 @@ fn copy_command(view: &View, at: &Path, rel: &Path, copy: &Path, dir: bool) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::tree::Tree;
+    use crate::commands::check::tree::Tree;
 
     #[test]
     fn copy_commands_on_the_running_system() {
         let view = View {
             tree: Tree {
-                dir: crate::check::open_dir(Path::new("/")).unwrap(),
+                dir: crate::commands::check::open_dir(Path::new("/")).unwrap(),
             },
             at: Some("/".into()),
             mounts: vec!["var/lib/hidden".into()],

@@ -165,7 +165,7 @@ mod tests {
 
     fn tree(dir: &Path) -> Tree {
         Tree {
-            dir: crate::check::open_dir(dir).unwrap(),
+            dir: crate::commands::check::open_dir(dir).unwrap(),
         }
     }
 
