@@ -1,15 +1,20 @@
 //! The configuration the NixOS module installs, `/etc/blankroot/config.json`:
 //!
 //! ```json
-//! {"args": ["--device", "/dev/...", ...the rollback options...],
+//! {"args": ["--device", "/dev/...", ...the root's rollback options...],
+//!  "targets": [{"mount_point": "/", "args": [...], "stage": "initrd"},
+//!              {"mount_point": "/home", "args": [...], "stage": "booted"}],
+//!  "mounts": [{"mount_point": "/persist", "fs_type": "btrfs", "device": "/dev/...",
+//!              "subvolume": "persist", "dataset": null, "needed_for_boot": true}],
+//!  "stores": ["/persist"],
 //!  "persisted": ["/etc/nixos", ...],
 //!  "persist_dir": "/persist",
 //!  "persistence": [{"path": "/var/lib/foo", "stored": "/persist/var/lib/foo"}],
 //!  "must_persist": ["/etc/ssh/ssh_host_ed25519_key", ...]}
 //! ```
 //!
-//! Only `args` is needed; the others may be absent, and members this version does not know
-//! are ignored.
+//! Only `args` (0.2) or `targets` is needed; the others may be absent, and members this version
+//! does not know are ignored. Without `targets`, `args` is the one target, `/`.
 
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -39,6 +44,60 @@ pub struct Config {
     /// warns when one would be wiped.
     #[serde(default)]
     pub must_persist: Vec<String>,
+    /// Every filesystem the configuration wipes, the root first.
+    #[serde(default)]
+    pub targets: Vec<TargetEntry>,
+    /// Every filesystem the configuration mounts (`fileSystems`), for the checks that a wiped
+    /// target takes nothing another mount or a persistent store needs.
+    #[serde(default)]
+    pub mounts: Vec<MountEntry>,
+    /// The persistent stores (impermanence's persistentStoragePath, preservation's preserveAt).
+    #[serde(default)]
+    pub stores: Vec<String>,
+}
+
+/// A wiped filesystem: its mount point and the rollback's options for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct TargetEntry {
+    pub mount_point: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Where it is rolled back: `initrd`, or `booted` (stage 2, before its mount).
+    #[serde(default)]
+    pub stage: Option<String>,
+}
+
+/// A `fileSystems` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct MountEntry {
+    pub mount_point: String,
+    #[serde(default)]
+    pub fs_type: Option<String>,
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Btrfs: the `subvol=`, relative to the top level.
+    #[serde(default)]
+    pub subvolume: Option<String>,
+    /// ZFS: the dataset.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    #[serde(default)]
+    pub needed_for_boot: bool,
+}
+
+impl Config {
+    /// The targets as listed: `targets`, else the one of 0.2's `args` (`/`).
+    pub fn target_entries(&self) -> Vec<TargetEntry> {
+        if self.targets.is_empty() {
+            vec![TargetEntry {
+                mount_point: "/".into(),
+                args: self.args.clone(),
+                stage: None,
+            }]
+        } else {
+            self.targets.clone()
+        }
+    }
 }
 
 /// A persisted path and its persistent copy.
@@ -51,7 +110,7 @@ pub struct Stored {
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
     crate::status::from_json_object(text).map_err(|e| {
         Error::usage(format!(
-            "{}: {e}; expected {{\"args\": [...], \"persisted\": [...]}}",
+            "{}: {e}; expected {{\"args\": [...], \"targets\": [...], \"persisted\": [...]}}",
             path.display()
         ))
     })

@@ -4,10 +4,28 @@
 //! named NAME: no destructor, no unmount, no status record, exactly like a power cut as far as
 //! blankroot's own state goes. Rollbacks name their points `step-N` (just before step N of the
 //! plan, counting from 1; `step-<last+1>` is after the last step).
+//! With several targets, `TARGET:NAME` (the target's escaped mount point: `home:step-1`) names
+//! the point of that target's run only.
+
+#[cfg(feature = "failpoints")]
+static SCOPE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// The target whose run the next points belong to (its escaped mount point).
+pub fn scope(_target: &str) {
+    #[cfg(feature = "failpoints")]
+    if let Ok(mut s) = SCOPE.lock() {
+        *s = _target.to_string();
+    }
+}
 
 #[cfg(feature = "failpoints")]
 pub fn hit(name: &str) {
-    if std::env::var("BLANKROOT_FAILPOINT").as_deref() == Ok(name) {
+    let wanted = std::env::var("BLANKROOT_FAILPOINT").unwrap_or_default();
+    let scoped = SCOPE
+        .lock()
+        .map(|s| format!("{s}:{name}"))
+        .unwrap_or_default();
+    if wanted == name || wanted == scoped {
         log::warn!("failpoint {name}: killing myself");
         let _ =
             rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);

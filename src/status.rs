@@ -1,5 +1,7 @@
 //! The record of one run, written atomically to the status file (default
 //! `/run/blankroot/status.json`, which systemd carries from the initrd into the booted system).
+//! One record per target: the root's in the status file, target M's beside it in
+//! `status.<M escaped>.json` ([`path_for`]: `/home` → `/run/blankroot/status.home.json`).
 
 use crate::error::{Error, Result};
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
@@ -54,6 +56,23 @@ pub struct Status {
     pub duration_ms: u64,
     pub boot_id: Option<String>,
     pub version: String,
+    /// The target's mount point; absent for `/` (so the root's record reads as 0.2's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_point: Option<String>,
+}
+
+/// The record file of the target mounted on `mount_point`, given the root's (`base`): the root's
+/// is `base`, another's is `base`'s name with the escaped mount point before `.json`.
+pub fn path_for(base: &Path, mount_point: &crate::mount_point::MountPoint) -> std::path::PathBuf {
+    if mount_point.is_root() {
+        return base.to_path_buf();
+    }
+    let name = base
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".json").unwrap_or(&name);
+    base.with_file_name(format!("{stem}.{}.json", mount_point.escaped()))
 }
 
 impl Action {
@@ -87,6 +106,7 @@ impl Status {
             duration_ms: 0,
             boot_id: None,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            mount_point: None,
         }
     }
 
@@ -165,6 +185,9 @@ impl Status {
         };
         let fs = self.filesystem.as_deref().unwrap_or("?");
         let mut out = format!("blankroot {what}");
+        if let Some(m) = &self.mount_point {
+            let _ = write!(out, " {m}:");
+        }
         if let Some(target) = &self.target {
             let _ = write!(out, " {target}");
         }

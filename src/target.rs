@@ -1,9 +1,11 @@
 //! What to roll back: the one place where the target options — from the command line or from
-//! the "args" of /etc/blankroot/config.json — become a validated engine configuration, for the
-//! rollback and for `check` and `diff` alike. Nothing is read from disk here.
+//! the "args" of /etc/blankroot/config.json (one list per target) — become a validated target:
+//! the mount point it is known by and its engine configuration, for the rollback and for every
+//! other command alike. Nothing is read from disk here.
 
 use crate::btrfs::plan::{self, Archive, Source};
 use crate::error::{Error, Result};
+use crate::mount_point::MountPoint;
 use crate::names::Name;
 use crate::retention::Policy;
 use crate::zfs::{self, Import};
@@ -37,6 +39,8 @@ pub struct Request {
     pub import: bool,
     pub force_import: bool,
     pub zfs_command: Option<PathBuf>,
+    /// `--mount-point`: where the target is mounted (default `/`).
+    pub mount_point: Option<String>,
 }
 
 impl Request {
@@ -46,9 +50,16 @@ impl Request {
     }
 }
 
-/// What to roll back, fully validated.
+/// What to roll back, fully validated: a filesystem (or dataset) known by its mount point.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub struct Target {
+    pub mount_point: MountPoint,
+    pub fs: Fs,
+}
+
+/// A target's engine configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fs {
     Btrfs {
         device: PathBuf,
         config: plan::Config,
@@ -59,15 +70,46 @@ pub enum Target {
 }
 
 pub fn resolve(r: &Request) -> Result<Target> {
+    let mount_point = match &r.mount_point {
+        Some(m) => MountPoint::parse("--mount-point", m)?,
+        None => MountPoint::root(),
+    };
+    Ok(Target {
+        mount_point,
+        fs: resolve_fs(r)?,
+    })
+}
+
+impl Target {
+    /// The record of what it is: `btrfs /dev/vda2 subvolume root`, `zfs rpool/local/root`.
+    pub fn describe(&self) -> String {
+        match &self.fs {
+            Fs::Btrfs { device, config, .. } => {
+                format!("btrfs {} subvolume {}", device.display(), config.root)
+            }
+            Fs::Zfs(c) => format!("zfs {}", c.dataset),
+        }
+    }
+
+    /// Archive mode is on.
+    pub fn archives(&self) -> bool {
+        match &self.fs {
+            Fs::Btrfs { config, .. } => config.archive.is_some(),
+            Fs::Zfs(c) => c.archive.is_some(),
+        }
+    }
+}
+
+fn resolve_fs(r: &Request) -> Result<Fs> {
     match (&r.device, &r.dataset) {
         (Some(_), Some(_)) => Err(Error::usage("give either --device (Btrfs) or --dataset (ZFS), not both")),
         (None, None) => Err(Error::usage("--device DEV (Btrfs) or --dataset POOL/DATASET (ZFS) is required; see blankroot --help")),
         (None, Some(_)) if r.fs == FsChoice::Btrfs => Err(Error::usage("--fs btrfs needs --device DEV, not --dataset")),
-        (None, Some(dataset)) => zfs_config(r, dataset).map(Target::Zfs),
+        (None, Some(dataset)) => zfs_config(r, dataset).map(Fs::Zfs),
         (Some(_), None) if r.fs == FsChoice::Zfs => {
             Err(Error::usage("--fs zfs needs --dataset POOL/DATASET: a ZFS root is named by its dataset, not a device"))
         }
-        (Some(device), None) => Ok(Target::Btrfs {
+        (Some(device), None) => Ok(Fs::Btrfs {
             device: device.clone(),
             config: btrfs_config(r)?,
             mount_options: mount_options(r.mount_options.as_deref())?,
@@ -222,7 +264,7 @@ mod tests {
             r.force_import = true;
         }))
         .unwrap();
-        let Target::Zfs(c) = t else { panic!() };
+        let Fs::Zfs(c) = t.fs else { panic!() };
         assert_eq!(c.dataset.as_str(), "rpool/local/root");
         assert_eq!(c.import, Import::Force);
         assert_eq!(c.archive.unwrap().policy.keep, Some(5));
@@ -232,11 +274,12 @@ mod tests {
             ..Request::default()
         })
         .unwrap();
-        let Target::Btrfs {
+        assert!(t.mount_point.is_root());
+        let Fs::Btrfs {
             mount_options,
             config,
             ..
-        } = t
+        } = t.fs
         else {
             panic!()
         };

@@ -30,16 +30,8 @@ pub fn rollback(
     now: i64,
 ) -> Result<Report> {
     let top = TopMount::mount(device, mount_options, dry_run)?;
-    if let Some(req) = skip::pending(&top)? {
-        if req.root == cfg.root.to_string() {
-            return skipped(top, &req, dry_run);
-        }
-        log::warn!(
-            "{} asks to skip the next boot of root {}, not of {}: left alone",
-            skip::MARKER,
-            req.root,
-            cfg.root
-        );
+    if let Some(req) = skip::pending_for(&top, &cfg.root)? {
+        return skipped(top, &req, &cfg.root, dry_run);
     }
     let facts = inspect::inspect(&top, cfg, now)?;
     let plan = plan::plan(cfg, &facts)?;
@@ -75,10 +67,15 @@ pub fn rollback(
 /// A skip-next-boot request is pending: the root stays as it is, and the request is cleared
 /// (durably: the unmount commits) before the run ends. A crash before the commit leaves the
 /// request, so at worst one more boot is skipped; a boot asked to be skipped is never wiped.
-fn skipped(top: TopMount, req: &skip::Request, dry_run: bool) -> Result<Report> {
+fn skipped(
+    top: TopMount,
+    req: &skip::Request,
+    root: &crate::names::Name,
+    dry_run: bool,
+) -> Result<Report> {
     let why = format!(
-        "skip-next-boot was requested at {} (blankroot skip-next-boot): the root {} is left as it is this boot",
-        req.requested_at, req.root
+        "skip-next-boot was requested at {} (blankroot skip-next-boot): the root {root} is left as it is this boot",
+        req.requested_at
     );
     if dry_run {
         top.unmount()?;
@@ -91,7 +88,7 @@ fn skipped(top: TopMount, req: &skip::Request, dry_run: bool) -> Result<Report> 
     log::warn!("{why}; clearing the request");
     crate::failpoint::hit("skip-clear");
     let mut warnings = vec![why];
-    match skip::clear(&top) {
+    match skip::clear_for(&top, root) {
         Ok(_) => top.commit()?,
         Err(e) => {
             warnings.push(format!(

@@ -1,6 +1,9 @@
 //! The skip-next-boot request on Btrfs: a small file in the top-level subvolume, beside the
 //! root, written and removed through a private mount of `subvolid=5` and committed before the
 //! command returns. It lives outside the root, so no rollback, archive or restore touches it.
+//! One marker for every root of the top level (targets `root` and `home` may share one): it
+//! names a first root in `root` (as blankroot 0.2 wrote and reads it) and all of them in
+//! `roots`; each rollback takes its own root out, and the last one removes the marker.
 
 use super::mount::TopMount;
 use crate::error::{Error, Result};
@@ -17,10 +20,33 @@ pub const MARKER: &str = ".blankroot-skip-next-boot";
 /// What the marker holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
-    /// The root the request is for (a top level may hold several).
+    /// The (first) root the request is for.
     pub root: String,
     /// When `blankroot skip-next-boot` was run (UTC).
     pub requested_at: String,
+    /// Every root the request is for (absent in 0.2's marker: `root` alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<String>,
+}
+
+impl Request {
+    /// The roots the request is for.
+    pub fn all(&self) -> Vec<String> {
+        if self.roots.is_empty() {
+            vec![self.root.clone()]
+        } else {
+            self.roots.clone()
+        }
+    }
+
+    pub fn covers(&self, root: &Name) -> bool {
+        self.all().contains(&root.to_string())
+    }
+}
+
+/// The pending request for `root`, if there is one.
+pub fn pending_for(top: &TopMount, root: &Name) -> Result<Option<Request>> {
+    Ok(pending(top)?.filter(|r| r.covers(root)))
 }
 
 /// The pending request, if there is one.
@@ -53,13 +79,24 @@ pub fn pending(top: &TopMount) -> Result<Option<Request>> {
     })
 }
 
-/// Records a request for `root`, atomically (a temporary file renamed over the marker) and
-/// durably (file and directory synced; the caller commits the transaction by unmounting).
+/// Records a request for `root` (beside those pending for other roots), atomically (a
+/// temporary file renamed over the marker) and durably (file and directory synced; the caller
+/// commits the transaction by unmounting).
 pub fn request(top: &TopMount, root: &Name, now: i64) -> Result<Request> {
+    let mut roots = pending(top)?.map(|r| r.all()).unwrap_or_default();
+    if !roots.contains(&root.to_string()) {
+        roots.push(root.to_string());
+    }
     let req = Request {
-        root: root.to_string(),
+        root: roots[0].clone(),
         requested_at: crate::time::rfc3339(now),
+        roots: if roots.len() > 1 { roots } else { Vec::new() },
     };
+    write(top, &req)?;
+    Ok(req)
+}
+
+fn write(top: &TopMount, req: &Request) -> Result<()> {
     let tmp = format!("{MARKER}.{}.tmp", std::process::id());
     let writing = |e: std::io::Error| Error::io(format!("writing {MARKER} in the top level"), e);
     let written = (|| -> std::io::Result<()> {
@@ -70,11 +107,7 @@ pub fn request(top: &TopMount, root: &Name, now: i64) -> Result<Request> {
             Mode::from_raw_mode(0o644),
         )?;
         let mut f = std::fs::File::from(fd);
-        f.write_all(
-            serde_json::to_string(&req)
-                .expect("serializable")
-                .as_bytes(),
-        )?;
+        f.write_all(serde_json::to_string(req).expect("serializable").as_bytes())?;
         f.write_all(b"\n")?;
         f.sync_all()?;
         renameat(top.fd(), tmp.as_str(), top.fd(), MARKER)?;
@@ -84,11 +117,38 @@ pub fn request(top: &TopMount, root: &Name, now: i64) -> Result<Request> {
         let _ = unlinkat(top.fd(), tmp.as_str(), AtFlags::empty());
         return Err(writing(e));
     }
-    sync_dir(top)?;
-    Ok(req)
+    sync_dir(top)
 }
 
-/// Removes a pending request; false when there was none.
+/// Takes `root` out of the pending request (the marker goes with its last root); false when
+/// none was pending for it.
+pub fn clear_for(top: &TopMount, root: &Name) -> Result<bool> {
+    let Some(req) = pending(top)? else {
+        return Ok(false);
+    };
+    let rest: Vec<String> = req
+        .all()
+        .into_iter()
+        .filter(|r| *r != root.to_string())
+        .collect();
+    if rest.len() == req.all().len() {
+        return Ok(false);
+    }
+    if rest.is_empty() {
+        return clear(top);
+    }
+    write(
+        top,
+        &Request {
+            root: rest[0].clone(),
+            requested_at: req.requested_at,
+            roots: if rest.len() > 1 { rest } else { Vec::new() },
+        },
+    )?;
+    Ok(true)
+}
+
+/// Removes the pending request, for every root; false when there was none.
 pub fn clear(top: &TopMount) -> Result<bool> {
     match unlinkat(top.fd(), MARKER, AtFlags::empty()) {
         Ok(()) => {}

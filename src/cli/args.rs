@@ -36,7 +36,7 @@ pub(super) enum Sub {
         override_usage = rollback_usage!(),
         after_help = COMMAND_AFTER_HELP
     )]
-    Rollback(RollbackArgs),
+    Rollback(RollbackCommand),
     #[command(
         about = "Print the record of the last run",
         long_about = status_text!(),
@@ -152,6 +152,11 @@ pub struct TargetArgs {
     #[arg(long, value_name = "PATH", help_heading = ZFS, allow_hyphen_values = true,
           value_parser = PATH, value_hint = clap::ValueHint::ExecutablePath)]
     pub zfs_command: Option<PathBuf>,
+    /// Where the target is mounted: / (the root) or another filesystem the configuration
+    /// wipes, such as /home [default: /]
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true, value_parser = TEXT,
+          value_hint = clap::ValueHint::DirPath, verbatim_doc_comment)]
+    pub mount_point: Option<String>,
 }
 
 /// The options of `rollback`: the target options and its own (also taken by `diff` and `check`,
@@ -166,10 +171,11 @@ pub struct RollbackArgs {
     /// Run without /etc/initrd-release (only on a disk that is not in use)
     #[arg(long, overrides_with = "allow_outside_initrd")]
     pub allow_outside_initrd: bool,
-    /// Where the record of the run is written
-    #[arg(long, value_name = "PATH", default_value = status::DEFAULT_PATH,
-          allow_hyphen_values = true, value_parser = PATH, value_hint = clap::ValueHint::FilePath)]
-    pub status_file: PathBuf,
+    /// Where the record of the run is written [default: /run/blankroot/status.json; for a
+    /// target other than /, status.<escaped mount point>.json beside it]
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath, verbatim_doc_comment)]
+    pub status_file: Option<PathBuf>,
     /// How much to log (stderr and /dev/kmsg)
     #[arg(long, value_name = "LEVEL", default_value = "info", allow_hyphen_values = true,
           value_parser = Value::choices(log_level, &["error", "warn", "info", "debug"]))]
@@ -177,6 +183,27 @@ pub struct RollbackArgs {
     /// How long to wait for another run on the same disk to finish, in seconds [default: 30]
     #[arg(long, value_name = "SECONDS", allow_hyphen_values = true, value_parser = NUMBER)]
     pub lock_wait: Option<u32>,
+    /// Run in the booted system, before the target is mounted (the stage-2 unit of a target
+    /// whose device only the booted system unlocks); not for /, refused while anything of the
+    /// target is mounted
+    #[arg(long, overrides_with = "before_mount", verbatim_doc_comment)]
+    pub before_mount: bool,
+}
+
+/// `rollback`: the rollback's options for one target, or the targets of a configuration.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RollbackCommand {
+    #[command(flatten)]
+    pub rollback: RollbackArgs,
+    /// Roll back the targets of FILE (the "targets" of a config.json), one after the other,
+    /// each with its own lock and record
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath, verbatim_doc_comment)]
+    pub config: Option<PathBuf>,
+    /// With --config: only these targets, by mount point [default: all]; without it: the
+    /// mount point of the target the options name (as --mount-point)
+    #[arg(value_name = "TARGET", value_parser = MOUNT, verbatim_doc_comment)]
+    pub which: Vec<String>,
 }
 
 impl Default for RollbackArgs {
@@ -185,9 +212,10 @@ impl Default for RollbackArgs {
             target: TargetArgs::default(),
             dry_run: false,
             allow_outside_initrd: false,
-            status_file: PathBuf::from(status::DEFAULT_PATH),
+            status_file: None,
             log_level: LevelFilter::Info,
             lock_wait: None,
+            before_mount: false,
         }
     }
 }
@@ -218,6 +246,7 @@ impl TargetArgs {
             import: self.import,
             force_import: self.force_import,
             zfs_command: self.zfs_command.clone(),
+            mount_point: self.mount_point.clone(),
         }
     }
 }
@@ -230,6 +259,7 @@ impl RollbackArgs {
             allow_outside_initrd: self.allow_outside_initrd,
             status_file: self.status_file.clone(),
             lock_wait: self.lock_wait,
+            before_mount: self.before_mount,
         }
     }
 }
@@ -243,14 +273,22 @@ pub struct StatusArgs {
     /// Print the record as written (JSON)
     #[arg(long, overrides_with = "json")]
     pub json: bool,
-    /// Exit 1 unless the record is from this boot and the run did not fail
+    /// Exit 1 unless every target's record is from this boot and its run did not fail
     #[arg(long, overrides_with = "check")]
     pub check: bool,
+    /// The configuration whose targets to report [default: /etc/blankroot/config.json, if
+    /// present; else the records found beside --status-file]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath, verbatim_doc_comment)]
+    pub config: Option<PathBuf>,
 }
 
 /// `diff`: its own options, then the rollback's (the target).
 #[derive(Debug, Args)]
 pub struct DiffCommand {
+    /// The target, by mount point (/home) [default: /]
+    #[arg(value_name = "TARGET", value_parser = MOUNT)]
+    pub which: Option<String>,
     /// Alone: everything on PATH's filesystem is erased (tmpfs root);
     /// with --device or --dataset: read the live tree at PATH
     #[arg(long, value_name = "PATH", allow_hyphen_values = true, value_parser = PATH,
@@ -290,6 +328,9 @@ pub struct DiffCommand {
 /// `check`: its own options, then the rollback's.
 #[derive(Debug, Args)]
 pub struct CheckCommand {
+    /// The targets to check, by mount point [default: every target of the configuration]
+    #[arg(value_name = "TARGET", value_parser = MOUNT)]
+    pub which: Vec<String>,
     /// Read the rollback options from FILE [default: /etc/blankroot/config.json]
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
           value_hint = clap::ValueHint::FilePath)]
@@ -312,6 +353,9 @@ pub struct CheckCommand {
 /// `archives`: the target options (with --archive-dir), from the configuration when absent.
 #[derive(Debug, Args)]
 pub struct ArchivesCommand {
+    /// The target, by mount point (/home) [default: /]
+    #[arg(value_name = "TARGET", value_parser = MOUNT)]
+    pub which: Option<String>,
     /// Read the target options from FILE [default: /etc/blankroot/config.json]
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
           value_hint = clap::ValueHint::FilePath)]
@@ -330,6 +374,11 @@ pub struct RestoreCommand {
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
           value_hint = clap::ValueHint::FilePath)]
     pub config: Option<PathBuf>,
+    /// The target the paths were in, by mount point [default: the target whose mount point
+    /// holds the paths]
+    #[arg(long = "target", value_name = "TARGET", allow_hyphen_values = true,
+          value_parser = MOUNT, verbatim_doc_comment)]
+    pub target_mount: Option<String>,
     /// The archive to copy from: its name, or latest
     #[arg(long, value_name = "NAME", default_value = "latest", allow_hyphen_values = true,
           value_parser = TEXT)]
@@ -355,6 +404,9 @@ pub struct RestoreCommand {
 /// `skip-next-boot`: a one-shot request, on the disk, to leave the root alone next boot.
 #[derive(Debug, Args)]
 pub struct SkipCommand {
+    /// The targets to leave alone, by mount point [default: every target]
+    #[arg(value_name = "TARGET", value_parser = MOUNT)]
+    pub which: Vec<String>,
     /// Read the target options from FILE [default: /etc/blankroot/config.json]
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
           value_hint = clap::ValueHint::FilePath)]
@@ -391,6 +443,17 @@ impl<T> Value<T> {
 
 const PATH: Value<PathBuf> = Value::new(|_, v| Ok(PathBuf::from(v)));
 const TEXT: Value<String> = Value::new(text);
+/// A TARGET word: a mount point (kept as given; `MountPoint::parse` normalises it later).
+const MOUNT: Value<String> = Value::new(|_, v| {
+    let t = text("TARGET", v)?;
+    if !t.starts_with('/') {
+        return Err(Error::usage(format!(
+            "unexpected argument {t:?}: a TARGET is the mount point of a target, such as / or /home; see blankroot --help"
+        )));
+    }
+    crate::mount_point::MountPoint::parse("TARGET", &t)?;
+    Ok(t)
+});
 const NUMBER: Value<u32> = Value::new(|opt, v| number(opt, &text(opt, v)?));
 const SIZE: Value<u64> = Value::new(|opt, v| size(opt, &text(opt, v)?));
 

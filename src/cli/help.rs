@@ -26,16 +26,27 @@ and zpool are run from PATH, or from beside --zfs-command; never through a shell
 
 One run per disk at a time: a second one waits up to --lock-wait seconds (default 30), then
 exits 1 having changed nothing. Runs only in an initrd (/etc/initrd-release) unless
---allow-outside-initrd, once per boot there; `rd.blankroot=0` on the kernel command line skips it. Each run leaves a record in --status-file."
+--allow-outside-initrd, once per boot there; `rd.blankroot=0` on the kernel command line skips it. Each run leaves a record in --status-file.
+
+More than /: a target is known by its mount point (--mount-point, default /), e.g. /home on a
+subvolume `home` with the blank `home-blank`; its record goes to status.<mount point>.json beside
+the root's (/run/blankroot/status.home.json). --config FILE [TARGET...] rolls back the targets of
+a configuration (its \"targets\"), or those named, one after the other, each with its own lock and
+record. --before-mount is the flag of the booted system's unit for a target whose device only
+the booted system unlocks: it allows the run outside the initrd, only for a target other than /
+and only while nothing of it is mounted."
     };
 }
 
 macro_rules! status_text {
     () => {
         "\
-Print the record of the last run (--json: as written).
+Print the record of the last run of every target (--json: the root's record as written, with
+every target's record in \"targets\").
 
---check exits 1 unless that record is from this boot and the run did not fail."
+The targets are those of /etc/blankroot/config.json (or --config), else the records found in
+--status-file and beside it. --check exits 1 unless every target's record is from this boot and
+its run did not fail."
     };
 }
 
@@ -49,8 +60,8 @@ root compared with the blank, nested subvolumes included: one line each with its
 under a header per directory with counts and sizes. Leaves out other mounts, --persisted paths
 (and those of the configuration) and what NixOS recreates at every boot (/etc links into the
 store, /tmp, /run; listed with --include-nix-managed). Without target options it reads
-/etc/blankroot/config.json (or --config), else the last run's status record, else looks at the
-filesystem mounted on /. --root PATH alone: everything on PATH's filesystem is ephemeral (tmpfs
+/etc/blankroot/config.json (or --config) and lists TARGET (a mount point, default /: `blankroot
+diff /home`), else the last run's status record, else looks at the filesystem mounted on /. --root PATH alone: everything on PATH's filesystem is ephemeral (tmpfs
 root). Never writes; the Btrfs top level is mounted read-only.
 --suggest impermanence|preservation prints one Nix expression instead, the entries that would
 persist what is lost (environment.persistence or preservation.preserveAt under --persist-dir,
@@ -72,7 +83,8 @@ random seed and credential secret, /etc/zfs/zpool.cache and the key files the co
 names; and each path the configuration persists whose persistent copy is missing or empty while
 its data is still only on the root, with the command that copies it now. Each finding is one
 line: the path, why it matters, what to set. ZFS: a blank snapshot without a `zfs hold` is a
-warning. The target comes from the rollback options, else /etc/blankroot/config.json (--config).
+warning. The target comes from the rollback options, else /etc/blankroot/config.json (--config):
+every target of it, or the TARGETs named by mount point.
 Exit 0 ok (the findings are warnings), 1 problems (the findings too with --strict), 2 usage error."
     };
 }
@@ -86,7 +98,7 @@ Btrfs: the subvolumes in the archive directory whose names are archive times; ZF
 datasets. For each: its name, when it was archived (UTC), its age, nested subvolumes, its size
 where the filesystem can tell cheaply, and which one `latest` means; then the entries retention
 leaves alone. The target options come from the command line (with --archive-dir), else from
-/etc/blankroot/config.json (or --config). Read-only: the Btrfs top level is mounted read-only.
+/etc/blankroot/config.json (or --config): TARGET by its mount point (default /). Read-only: the Btrfs top level is mounted read-only.
 Exit 0 listed, 1 failed, 2 usage error."
     };
 }
@@ -103,7 +115,9 @@ symlinks stay symlinks and are never followed; hard links within the copy stay l
 directories are copied whole, nested subvolumes included. An existing destination is refused
 (nothing is copied) unless --force, which replaces files and copies into directories. The
 archive is only ever read (a read-only mount). What is restored into / is wiped again at the
-next boot unless it is persisted: restore it --to the persistent directory, or persist it.
+next boot unless it is persisted: restore it --to the persistent directory, or persist it. With
+a configuration, the archives read are those of the target whose mount point holds the PATHs
+(/home/alice/notes: /home's), or of --target.
 Exit 0 copied, 1 failed or partly copied (it says what was), 2 usage error."
     };
 }
@@ -111,10 +125,11 @@ Exit 0 copied, 1 failed or partly copied (it says what was), 2 usage error."
 macro_rules! skip_text {
     () => {
         "\
-Leave the root as it is at the next boot, once.
+Leave the root (every target) as it is at the next boot, once.
 
-Records a one-shot request on the disk (Btrfs: a marker in the top-level subvolume; ZFS: the
-user property org.blankroot:skip-next-boot on the root dataset). The next rollback sees it,
+Records a one-shot request on the disk for every target of the configuration, or the TARGETs
+named (Btrfs: a marker in the top-level subvolume; ZFS: the user property
+org.blankroot:skip-next-boot on the dataset). The next rollback sees it,
 leaves the root alone, records the run as skipped and clears the request. --cancel removes a
 pending request. Works where the kernel command line cannot be edited (Secure Boot).
 Exit 0 done, 1 failed, 2 usage error."
@@ -153,23 +168,24 @@ macro_rules! rollback_usage {
 blankroot rollback --device DEV [--subvolume NAME] (--blank NAME | --empty)
                          [--archive-dir DIR [--keep N] [--keep-days D] [--prune-unmarked]]
                          [--protect NAME]... [--min-free-space SIZE] [--mount-options OPTS]
-                         [--fs auto|btrfs] [OPTIONS]
+                         [--fs auto|btrfs] [--mount-point PATH] [OPTIONS]
        blankroot rollback --dataset POOL/DATASET [--snapshot NAME] [--import [--force-import]]
                          [--archive-dir POOL/PATH [--keep N] [--keep-days D] [--prune-unmarked]]
-                         [--zfs-command PATH] [--fs auto|zfs] [OPTIONS]"
+                         [--zfs-command PATH] [--fs auto|zfs] [--mount-point PATH] [OPTIONS]
+       blankroot rollback --config FILE [TARGET]... [OPTIONS]"
     };
 }
 
 macro_rules! status_usage {
     () => {
-        "blankroot status [--status-file PATH] [--json] [--check]"
+        "blankroot status [--status-file PATH] [--config FILE] [--json] [--check]"
     };
 }
 
 macro_rules! diff_usage {
     () => {
         "\
-blankroot diff [--device DEV [--subvolume NAME] [--blank NAME] | --dataset POOL/DATASET
+blankroot diff [TARGET] [--device DEV [--subvolume NAME] [--blank NAME] | --dataset POOL/DATASET
                       [--snapshot NAME] | --root PATH] [--persisted PATH]... [--persisted-from FILE]...
                       [--config FILE] [--json] [--include-nix-managed]
                       [--suggest impermanence|preservation [--persist-dir DIR]]"
@@ -179,28 +195,28 @@ blankroot diff [--device DEV [--subvolume NAME] [--blank NAME] | --dataset POOL/
 macro_rules! check_usage {
     () => {
         "\
-blankroot check [the rollback's options | --config FILE] [--persisted PATH]...
+blankroot check [TARGET]... [the rollback's options | --config FILE] [--persisted PATH]...
                        [--persisted-from FILE]... [--strict]"
     };
 }
 
 macro_rules! archives_usage {
     () => {
-        "blankroot archives [the target options | --config FILE] [--json]"
+        "blankroot archives [TARGET] [the target options | --config FILE] [--json]"
     };
 }
 
 macro_rules! restore_usage {
     () => {
         "\
-blankroot restore [the target options | --config FILE] [--from NAME|latest] [--to DIR]
-                         [--force] [--dry-run] PATH..."
+blankroot restore [the target options | --config FILE [--target TARGET]] [--from NAME|latest]
+                         [--to DIR] [--force] [--dry-run] PATH..."
     };
 }
 
 macro_rules! skip_usage {
     () => {
-        "blankroot skip-next-boot [the target options | --config FILE] [--cancel]"
+        "blankroot skip-next-boot [TARGET]... [the target options | --config FILE] [--cancel]"
     };
 }
 
@@ -220,8 +236,9 @@ pub(super) const USAGE: &str = concat!(
     skip_usage!(),
     "\n       blankroot help [COMMAND] | --help | --version
 
-The rollback's OPTIONS: [--dry-run] [--allow-outside-initrd] [--status-file PATH]
-                        [--lock-wait SECONDS] [--log-level error|warn|info|debug]"
+The rollback's OPTIONS: [--dry-run] [--allow-outside-initrd | --before-mount] [--status-file PATH]
+                        [--lock-wait SECONDS] [--log-level error|warn|info|debug]
+A TARGET is a mount point: / (the root) or another filesystem the configuration wipes (/home)."
 );
 
 pub(super) const AFTER_HELP: &str = concat!(

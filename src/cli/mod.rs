@@ -7,19 +7,22 @@
 #[macro_use]
 mod help;
 mod args;
+mod targets;
 #[cfg(test)]
 mod tests;
 mod usage;
 
-pub use args::{RollbackArgs, StatusArgs, TargetArgs};
+pub use args::{RollbackArgs, RollbackCommand, StatusArgs, TargetArgs};
+pub use targets::configured as configured_targets;
 pub use usage::{parse, parse_rollback_words, Command};
 
 use crate::commands::rollback;
+use crate::config;
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::kmsg;
+use crate::mount_point::MountPoint;
 use crate::status::{self, Status};
-use crate::target::{self, Target};
-use crate::{config, kmsg};
 use args::{Cli, DiffCommand};
 use clap::CommandFactory;
 use log::LevelFilter;
@@ -34,27 +37,33 @@ pub fn command() -> clap::Command {
 /// The whole program: parse, run, exit code.
 pub fn main(args: Vec<OsString>) -> u8 {
     let host = Host::system();
+    let record_file = record_file_named(&args);
     match parse(args) {
         Ok(Command::Help(text)) => {
             print!("{text}");
             0
         }
-        Ok(Command::Rollback(args)) => {
-            kmsg::init(args.log_level);
-            rollback::run(
-                &args.options(),
-                target::resolve(&args.target.request()),
-                &host,
-            )
+        Ok(Command::Rollback(cmd)) => {
+            kmsg::init(cmd.rollback.log_level);
+            let opts = cmd.rollback.options();
+            match &cmd.config {
+                Some(file) if cmd.rollback.target.names_a_root() => rollback::run(
+                    &opts,
+                    Err(Error::usage(format!(
+                        "give either the target options or --config {}, not both",
+                        file.display()
+                    ))),
+                    &host,
+                ),
+                Some(file) => rollback::run_all(&opts, rollback_targets(file, &cmd.which), &host),
+                None => rollback::run(
+                    &opts,
+                    targets::from_options(&cmd.rollback.target, &cmd.which),
+                    &host,
+                ),
+            }
         }
-        Ok(Command::Status(args)) => {
-            let opts = crate::commands::status::Options {
-                status_file: args.status_file.clone(),
-                json: args.json,
-                check: args.check,
-            };
-            crate::commands::status::run(&opts, &host, pending_skip)
-        }
+        Ok(Command::Status(args)) => status_command(&args, &host),
         Ok(other) => {
             // The commands that look at a running system: errors on stderr.
             match run_on_system(other, &host) {
@@ -85,7 +94,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 s.exit_code = if skip.is_some() { 0 } else { e.exit_code() };
                 s.boot_id = host.boot_id();
                 s.started_at = crate::time::rfc3339(crate::time::unix_now());
-                let _ = s.write(std::path::Path::new(status::DEFAULT_PATH));
+                let _ = s.write(&record_file);
             }
             if skip.is_some() {
                 0
@@ -96,12 +105,56 @@ pub fn main(args: Vec<OsString>) -> u8 {
     }
 }
 
-/// A skip-next-boot request pending for the installed configuration's root (best effort:
-/// nothing is said when there is no configuration or the disk cannot be read).
-fn pending_skip() -> Option<String> {
-    let (path, cfg) = config::load_default().ok()??;
-    let target = configured_target(&path, &cfg).ok()?;
-    crate::commands::skip::pending(&target).ok()?
+/// The targets `rollback --config FILE [TARGET...]` runs.
+fn rollback_targets(file: &Path, which: &[String]) -> Result<Vec<crate::target::Target>> {
+    let (path, cfg) = config::load(file)?.expect("a named configuration is loaded or refused");
+    targets::select(targets::configured(&path, &cfg)?, which, &path)
+}
+
+/// Where a rollback whose command line does not parse leaves its record: the `--status-file`
+/// or the `--mount-point` it was given if they can be told, else the root's record file, so a
+/// broken target's unit never writes over another target's record.
+fn record_file_named(args: &[OsString]) -> PathBuf {
+    let value = |opt: &str| {
+        let eq = format!("{opt}=");
+        args.iter().enumerate().rev().find_map(|(i, a)| {
+            let a = a.to_str()?;
+            if a == opt {
+                args.get(i + 1).and_then(|v| v.to_str()).map(str::to_string)
+            } else {
+                a.strip_prefix(&eq).map(str::to_string)
+            }
+        })
+    };
+    if let Some(f) = value("--status-file") {
+        return PathBuf::from(f);
+    }
+    let base = Path::new(status::DEFAULT_PATH);
+    match value("--mount-point").map(|m| MountPoint::parse("--mount-point", &m)) {
+        Some(Ok(m)) => status::path_for(base, &m),
+        Some(Err(_)) => base.with_file_name("status.unknown-target.json"),
+        None => base.to_path_buf(),
+    }
+}
+
+fn status_command(args: &StatusArgs, host: &Host) -> u8 {
+    let configured = match targets::load(args.config.as_deref()) {
+        Ok(Some((path, cfg))) => match targets::configured(&path, &cfg) {
+            Ok(t) => Some(t),
+            Err(e) => return report(&e),
+        },
+        Ok(None) => None,
+        Err(e) if args.config.is_some() => return report(&e),
+        // A broken installed configuration: the records still tell what happened.
+        Err(_) => None,
+    };
+    let opts = crate::commands::status::Options {
+        status_file: args.status_file.clone(),
+        json: args.json,
+        check: args.check,
+        targets: configured,
+    };
+    crate::commands::status::run(&opts, host)
 }
 
 /// A failure before `check` or `diff` started: one line on stderr, its exit code.
@@ -110,60 +163,28 @@ fn report(e: &Error) -> u8 {
     e.exit_code()
 }
 
-/// The rollback target in a configuration's "args", parsed as `blankroot rollback` parses its
-/// command line.
-fn configured_target(path: &Path, c: &config::Config) -> Result<Target> {
-    let in_config = |e: Error| Error::usage(format!("{}: \"args\": {}", path.display(), e.message));
-    let args = parse_rollback_words(c.args.iter().map(Into::into)).map_err(in_config)?;
-    target::resolve(&args.target.request()).map_err(in_config)
-}
-
-/// The target of a command that looks at a running system: its target options, else the
-/// configuration (`--config FILE`, or the installed one), which it also returns.
-fn target_or_config(
-    t: &TargetArgs,
-    config_file: Option<&Path>,
-) -> Result<(Target, Option<config::Config>)> {
-    if t.names_a_root() {
-        if config_file.is_some() {
-            return Err(Error::usage(
-                "give either the target options or --config FILE, not both",
-            ));
-        }
-        return Ok((target::resolve(&t.request())?, None));
-    }
-    let loaded = match config_file {
-        Some(p) => config::load(p)?,
-        None => config::load_default()?,
-    };
-    let Some((path, cfg)) = loaded else {
-        return Err(Error::usage(format!(
-            "no target: give the target options (--device ... or --dataset ...) or install {}",
-            config::DEFAULT_PATH
-        )));
-    };
-    Ok((configured_target(&path, &cfg)?, Some(cfg)))
-}
-
 fn run_on_system(command: Command, host: &Host) -> Result<u8> {
     Ok(match command {
         Command::Diff(d) => crate::commands::diff::run(&diff_request(d)?),
         Command::Check(c) => {
-            let (t, cfg) = target_or_config(&c.rollback.target, c.config.as_deref())?;
+            let (ts, cfg) =
+                targets::of_command(&c.rollback.target, &c.which, c.config.as_deref(), false)?;
             let opts = crate::commands::check::Options {
                 persisted: c.persisted,
                 persisted_from: c.persisted_from,
                 strict: c.strict,
-                config: cfg,
+                config: cfg.map(|c| c.1),
             };
-            crate::commands::check::run(&t, &opts, host)
+            crate::commands::check::run_all(&ts, &opts, host)
         }
         Command::Archives(a) => {
-            let (t, _) = target_or_config(&a.target, a.config.as_deref())?;
-            crate::commands::archives::run(&t, a.json)
+            let which: Vec<String> = a.which.into_iter().collect();
+            let (ts, _) = targets::of_command(&a.target, &which, a.config.as_deref(), true)?;
+            crate::commands::archives::run(&ts[0], a.json)
         }
         Command::Restore(r) => {
-            let (t, _) = target_or_config(&r.target, r.config.as_deref())?;
+            let which = restore_target(&r)?;
+            let (ts, _) = targets::of_command(&r.target, &which, r.config.as_deref(), true)?;
             let req = crate::commands::restore::Request {
                 from: r.from,
                 to: r.to,
@@ -171,11 +192,11 @@ fn run_on_system(command: Command, host: &Host) -> Result<u8> {
                 dry_run: r.dry_run,
                 paths: r.paths,
             };
-            crate::commands::restore::run(&t, &req)
+            crate::commands::restore::run(&ts[0], &req)
         }
         Command::SkipNextBoot(k) => {
-            let (t, _) = target_or_config(&k.target, k.config.as_deref())?;
-            crate::commands::skip::run(&t, k.cancel)
+            let (ts, _) = targets::of_command(&k.target, &k.which, k.config.as_deref(), false)?;
+            crate::commands::skip::run_all(&ts, k.cancel)
         }
         Command::Rollback(_) | Command::Status(_) | Command::Help(_) => {
             unreachable!("handled by main")
@@ -208,15 +229,63 @@ fn diff_request(d: DiffCommand) -> Result<crate::commands::diff::Request> {
         req.configured_persist_dir = cfg.persist_dir.as_ref().map(PathBuf::from);
     }
     req.persisted.extend(d.persisted);
+    let which: Vec<String> = d.which.into_iter().collect();
     req.target = if named {
-        Some(target::resolve(&d.rollback.target.request())?)
+        Some(targets::from_options(&d.rollback.target, &which)?)
     } else if req.root.is_some() {
+        if !which.is_empty() {
+            return Err(Error::usage(
+                "--root PATH alone diffs the tree at PATH: drop TARGET, or give the target options",
+            ));
+        }
         None
     } else {
         match &loaded {
-            Some((path, cfg)) => Some(configured_target(path, cfg)?),
+            Some((path, cfg)) => {
+                let which = if which.is_empty() { vec!["/".to_string()] } else { which };
+                targets::select(targets::configured(path, cfg)?, &which, path)?.pop()
+            }
+            None if which.iter().any(|w| w != "/") => {
+                return Err(Error::usage(format!(
+                    "no configuration ({}) to find the target {} in: give --config FILE or the target options",
+                    config::DEFAULT_PATH,
+                    which[0]
+                )))
+            }
             None => None,
         }
     };
     Ok(req)
+}
+
+/// The target of `restore`: `--target`, else the target whose mount point holds the paths
+/// (from the configuration; all paths must lie in one target). Empty: the root.
+fn restore_target(r: &args::RestoreCommand) -> Result<Vec<String>> {
+    if let Some(t) = &r.target_mount {
+        return Ok(vec![t.clone()]);
+    }
+    if r.target.names_a_root() {
+        return Ok(Vec::new());
+    }
+    let Some((path, cfg)) = targets::load(r.config.as_deref())? else {
+        return Ok(Vec::new());
+    };
+    let all = targets::configured(&path, &cfg)?;
+    let points: Vec<MountPoint> = all.iter().map(|t| t.mount_point.clone()).collect();
+    let mut owner: Option<&MountPoint> = None;
+    for p in &r.paths {
+        let o = crate::mount_point::owner(&points, p);
+        match (owner, o) {
+            (_, None) => {}
+            (None, o) => owner = o,
+            (Some(a), Some(b)) if a == b => {}
+            (Some(a), Some(b)) => {
+                return Err(Error::usage(format!(
+                    "{} lies in the target {b}, the other paths in {a}: restore the paths of one target at a time (--target)",
+                    p.display()
+                )))
+            }
+        }
+    }
+    Ok(owner.map(|m| vec![m.to_string()]).unwrap_or_default())
 }

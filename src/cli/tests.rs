@@ -16,7 +16,7 @@ fn rollback(line: &[&str]) -> RollbackArgs {
     let mut all = vec!["rollback"];
     all.extend(line);
     match parse(words(&all)) {
-        Ok(Command::Rollback(a)) => a,
+        Ok(Command::Rollback(a)) => a.rollback,
         other => panic!("{line:?}: {other:?}"),
     }
 }
@@ -37,7 +37,7 @@ fn error(line: &[&str]) -> String {
 fn every_rollback_option_in_both_spellings() {
     let a = rollback(&[]);
     assert_eq!(a.target.fs, FsChoice::Auto);
-    assert_eq!(a.status_file, PathBuf::from(status::DEFAULT_PATH));
+    assert_eq!(a.status_file, None, "the default depends on the target");
     assert_eq!(a.log_level, LevelFilter::Info);
     assert_eq!(a.target.min_free, None);
     assert!(a.target.protect.is_empty() && !a.dry_run && !a.target.empty && !a.target.import);
@@ -61,7 +61,7 @@ fn every_rollback_option_in_both_spellings() {
         assert_eq!(a.target.archive_dir.as_deref(), Some("old"));
         assert_eq!((a.target.keep, a.target.keep_days), (Some(3), Some(30)));
         assert_eq!(a.target.protect, ["a", "b/c"]);
-        assert_eq!(a.status_file, PathBuf::from("/tmp/s.json"));
+        assert_eq!(a.status_file, Some(PathBuf::from("/tmp/s.json")));
         assert_eq!(a.target.min_free, Some(256 << 20));
         assert_eq!(a.log_level, LevelFilter::Warn);
         assert_eq!(a.target.dataset.as_deref(), Some("rpool/r"));
@@ -252,7 +252,7 @@ fn usage_errors_are_one_line_and_exit_2() {
         ),
         (
             &["rollback", "stray"],
-            format!("unexpected argument \"stray\"; {see}"),
+            format!("unexpected argument \"stray\": a TARGET is the mount point of a target, such as / or /home; {see}"),
         ),
         (
             &[],
@@ -384,7 +384,7 @@ fn values_that_are_not_utf8() {
     let Ok(Command::Rollback(a)) = parse(line) else {
         panic!()
     };
-    assert_eq!(a.target.device, Some(PathBuf::from(&bad)));
+    assert_eq!(a.rollback.target.device, Some(PathBuf::from(&bad)));
     let mut line = words(&["rollback", "--subvolume"]);
     line.push(bad);
     let e = parse(line).unwrap_err();

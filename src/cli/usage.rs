@@ -1,8 +1,8 @@
 //! Parsing: words to a [`Command`], and clap's errors as blankroot's one-line usage errors.
 
 use super::args::{
-    ArchivesCommand, CheckCommand, Cli, DiffCommand, RestoreCommand, RollbackArgs, SkipCommand,
-    StatusArgs, Sub,
+    ArchivesCommand, CheckCommand, Cli, DiffCommand, RestoreCommand, RollbackArgs, RollbackCommand,
+    SkipCommand, StatusArgs, Sub,
 };
 use crate::error::{Error, Result};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -12,7 +12,7 @@ use std::ffi::OsString;
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // built once per run
 pub enum Command {
-    Rollback(RollbackArgs),
+    Rollback(RollbackCommand),
     Status(StatusArgs),
     Diff(DiffCommand),
     Check(CheckCommand),

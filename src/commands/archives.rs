@@ -5,7 +5,7 @@
 use crate::archived::{archive_mode_off, size, Listing};
 use crate::btrfs::{self, mount::TopMount};
 use crate::error::Result;
-use crate::target::Target;
+use crate::target::{Fs, Target};
 use crate::time::rfc3339;
 use crate::zfs;
 use serde_json::json;
@@ -31,8 +31,8 @@ pub fn run(target: &Target, json: bool) -> u8 {
 
 /// The target's archives, read without changing anything.
 pub fn listing(target: &Target, now: i64) -> Result<Listing> {
-    match target {
-        Target::Btrfs {
+    match &target.fs {
+        Fs::Btrfs {
             device,
             config,
             mount_options,
@@ -45,7 +45,7 @@ pub fn listing(target: &Target, now: i64) -> Result<Listing> {
             top.unmount()?;
             listed
         }
-        Target::Zfs(c) => {
+        Fs::Zfs(c) => {
             if c.archive.is_none() {
                 return Err(archive_mode_off());
             }
@@ -57,9 +57,14 @@ pub fn listing(target: &Target, now: i64) -> Result<Listing> {
 }
 
 fn where_(target: &Target) -> String {
-    match target {
-        Target::Btrfs { device, .. } => format!("btrfs {}", device.display()),
-        Target::Zfs(c) => format!("zfs pool {}", c.dataset.pool()),
+    let fs = match &target.fs {
+        Fs::Btrfs { device, .. } => format!("btrfs {}", device.display()),
+        Fs::Zfs(c) => format!("zfs pool {}", c.dataset.pool()),
+    };
+    if target.mount_point.is_root() {
+        fs
+    } else {
+        format!("{fs}, target {}", target.mount_point)
     }
 }
 
@@ -87,8 +92,9 @@ pub fn to_json(l: &Listing, target: &Target, now: i64) -> serde_json::Value {
         .map(|e| json!({ "name": e.name, "reason": e.reason }))
         .collect();
     json!({
-        "filesystem": match target { Target::Btrfs { .. } => "btrfs", Target::Zfs(_) => "zfs" },
+        "filesystem": match &target.fs { Fs::Btrfs { .. } => "btrfs", Fs::Zfs(_) => "zfs" },
         "archive_dir": l.dir,
+        "mount_point": target.mount_point.to_string(),
         "archives": archives,
         "left_alone": left,
         "size_unknown": l.size_unknown,
@@ -237,9 +243,12 @@ mod tests {
             ..Listing::default()
         };
         l.sort();
-        let t = Target::Zfs(
-            zfs::Config::new("p/root", "blank", zfs::Import::No, None, None, false).unwrap(),
-        );
+        let t = Target {
+            mount_point: crate::mount_point::MountPoint::root(),
+            fs: Fs::Zfs(
+                zfs::Config::new("p/root", "blank", zfs::Import::No, None, None, false).unwrap(),
+            ),
+        };
         let now = stamp("2026-11-22T05:20:50Z").secs;
         let text = render(&l, &t, now);
         let lines: Vec<&str> = text.lines().collect();

@@ -1,12 +1,14 @@
-//! `blankroot rollback`: the guard rails around the engines (initrd check, one run per disk and
-//! per boot, kill switch) and the status record of the run.
+//! `blankroot rollback`: the guard rails around the engines (initrd check — or, for a target the
+//! booted system unlocks, `--before-mount` and nothing of it mounted —, one run per disk and per
+//! boot, kill switch) and the status record of each target's run.
 
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::lock;
+use crate::mount_point::MountPoint;
 use crate::report::Report;
-use crate::status::{Action, Status};
-use crate::target::Target;
+use crate::status::{self, Action, Status};
+use crate::target::{Fs, Target};
 use crate::time;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,26 +18,60 @@ use std::time::{Duration, Instant};
 pub struct Options {
     pub dry_run: bool,
     pub allow_outside_initrd: bool,
-    pub status_file: PathBuf,
+    /// The record's file; `None`: [`status::DEFAULT_PATH`], or beside it for a target other
+    /// than `/` ([`status::path_for`]). With several targets, the root's.
+    pub status_file: Option<PathBuf>,
     /// Seconds to wait for another run on the same disk (default [`DEFAULT_LOCK_WAIT`]).
     pub lock_wait: Option<u32>,
+    /// The stage-2 unit of a target the booted system unlocks: allowed outside the initrd.
+    pub before_mount: bool,
+}
+
+/// Runs `rollback` on each of `targets` in turn (the targets of a configuration), each with its
+/// own lock and record (`--status-file` is the root's; the others' lie beside it), and returns
+/// the worst exit code. A crash between two leaves each done or untouched; the next boot runs
+/// them all again.
+pub fn run_all(args: &Options, targets: Result<Vec<Target>>, host: &Host) -> u8 {
+    let targets = match targets {
+        Ok(t) => t,
+        Err(e) => return run(args, Err(e), host),
+    };
+    let base = args
+        .status_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(status::DEFAULT_PATH));
+    let mut worst = 0;
+    for (i, t) in targets.into_iter().enumerate() {
+        if i > 0 {
+            crate::failpoint::hit("between-targets");
+        }
+        let one = Options {
+            status_file: Some(status::path_for(&base, &t.mount_point)),
+            ..args.clone()
+        };
+        worst = worst.max(run(&one, Ok(t), host));
+    }
+    worst
 }
 
 /// Runs `rollback` on `target` (or records why there is none) and returns the exit code.
 pub fn run(args: &Options, target: Result<Target>, host: &Host) -> u8 {
     let clock = Instant::now();
     let started = crate::failpoint::now();
-    let allowed = args.allow_outside_initrd || host.in_initrd();
-    if !allowed {
+    if let Err(err) = allowed_here(args, target.as_ref().ok(), host) {
         // Not at boot: no status record, so the booted system's record stays as it was.
-        let err = target.err().unwrap_or_else(|| {
-            Error::usage(
-                "not running in an initrd (/etc/initrd-release is missing): refusing to replace the root of a running system; pass --allow-outside-initrd only on a disk that is not in use",
-            )
-        });
+        let err = target.err().unwrap_or(err);
         log::error!("{err}");
         return err.exit_code();
     }
+    let mount_point = target
+        .as_ref()
+        .map(|t| t.mount_point.clone())
+        .unwrap_or_else(|_| MountPoint::root());
+    crate::failpoint::scope(&mount_point.escaped());
+    let status_file = args.status_file.clone().unwrap_or_else(|| {
+        status::path_for(std::path::Path::new(status::DEFAULT_PATH), &mount_point)
+    });
 
     // One run per disk at a time; a dry run changes nothing and needs no lock. Taken before
     // the one-run-per-boot check, so a run that waited sees the record of the one it waited for.
@@ -54,17 +90,18 @@ pub fn run(args: &Options, target: Result<Target>, host: &Host) -> u8 {
         _ => None,
     };
 
-    if let Some(earlier) = ran_this_boot(host, &args.status_file, args.dry_run) {
+    if let Some(earlier) = ran_this_boot(host, &status_file, args.dry_run, args.before_mount) {
         log::warn!(
             "blankroot already ran this boot ({} at {}): not running again, the record stays; remove {} to run it once more",
             earlier.action.word(),
             earlier.started_at,
-            args.status_file.display()
+            status_file.display()
         );
         return earlier.exit_code;
     }
 
     let mut status = Status::new(Action::Failed);
+    status.mount_point = (!mount_point.is_root()).then(|| mount_point.to_string());
     status.started_at = time::rfc3339(started);
     status.boot_id = host.boot_id();
     // The kill switch wins over everything, even a broken configuration: it is how a user
@@ -101,7 +138,12 @@ pub fn run(args: &Options, target: Result<Target>, host: &Host) -> u8 {
             status.warnings = report.warnings;
             if status.action != Action::Skipped {
                 log::info!(
-                    "done: {} in {} ms",
+                    "done: {}{} in {} ms",
+                    status
+                        .mount_point
+                        .as_deref()
+                        .map(|m| format!("{m}: "))
+                        .unwrap_or_default(),
                     status.target.as_deref().unwrap_or("root"),
                     clock.elapsed().as_millis() as u64
                 );
@@ -119,23 +161,100 @@ pub fn run(args: &Options, target: Result<Target>, host: &Host) -> u8 {
         return code;
     }
     status.duration_ms = clock.elapsed().as_millis() as u64;
-    if let Err(e) = status.write(&args.status_file) {
+    if let Err(e) = status.write(&status_file) {
         log::error!("{e}");
     }
     code
+}
+
+/// Where a rollback may run: in the initrd; outside it only with `--allow-outside-initrd`, or
+/// with `--before-mount` for a target other than `/` of which nothing is mounted.
+fn allowed_here(args: &Options, target: Option<&Target>, host: &Host) -> Result<()> {
+    if args.before_mount {
+        let Some(t) = target else { return Ok(()) };
+        if t.mount_point.is_root() {
+            return Err(Error::usage(
+                "--before-mount is for a target other than / (the booted system runs on /); roll / back in the initrd",
+            ));
+        }
+        if let Some(why) = in_use(t, &host.mounts()) {
+            return Err(Error::runtime(format!(
+                "{}: {why}: not rolling back a target in use; nothing was changed (--before-mount runs before the target is mounted)",
+                t.mount_point
+            )));
+        }
+        return Ok(());
+    }
+    if args.allow_outside_initrd || host.in_initrd() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        "not running in an initrd (/etc/initrd-release is missing): refusing to replace the root of a running system; pass --allow-outside-initrd only on a disk that is not in use",
+    ))
+}
+
+/// Why the target is in use, if it is: its mount point is mounted, or its subvolume (or
+/// dataset, or a child of it) is mounted anywhere.
+pub fn in_use(t: &Target, mounts: &[crate::mountinfo::Mount]) -> Option<String> {
+    if let Some(m) = mounts
+        .iter()
+        .find(|m| m.mount_point == t.mount_point.as_path())
+    {
+        return Some(format!(
+            "{} is mounted ({} {})",
+            t.mount_point, m.fstype, m.source
+        ));
+    }
+    match &t.fs {
+        Fs::Btrfs { device, config, .. } => {
+            let dev = std::fs::canonicalize(device).unwrap_or_else(|_| device.clone());
+            let sub = std::path::Path::new("/").join(config.root.to_path());
+            mounts
+                .iter()
+                .find(|m| {
+                    m.fstype == "btrfs"
+                        && m.fs_root.starts_with(&sub)
+                        && std::fs::canonicalize(&m.source)
+                            .unwrap_or_else(|_| m.source.clone().into())
+                            == dev
+                })
+                .map(|m| {
+                    format!(
+                        "its subvolume {} is mounted at {}",
+                        config.root,
+                        m.mount_point.display()
+                    )
+                })
+        }
+        Fs::Zfs(c) => {
+            let ds = c.dataset.to_string();
+            mounts
+                .iter()
+                .find(|m| {
+                    m.fstype == "zfs" && (m.source == ds || m.source.starts_with(&format!("{ds}/")))
+                })
+                .map(|m| {
+                    format!(
+                        "the dataset {} is mounted at {}",
+                        m.source,
+                        m.mount_point.display()
+                    )
+                })
+        }
+    }
 }
 
 /// Seconds a second run waits for the first to finish (`--lock-wait`).
 pub const DEFAULT_LOCK_WAIT: u32 = 30;
 
 fn lock_for(t: &Target, wait: Duration) -> Result<lock::Lock> {
-    match t {
-        Target::Btrfs { device, .. } => lock::acquire(
+    match &t.fs {
+        Fs::Btrfs { device, .. } => lock::acquire(
             &lock::btrfs_key(device),
             &device.display().to_string(),
             wait,
         ),
-        Target::Zfs(c) => lock::acquire(
+        Fs::Zfs(c) => lock::acquire(
             &lock::zfs_key(c.dataset.pool()),
             &format!("pool {}", c.dataset.pool()),
             wait,
@@ -143,11 +262,16 @@ fn lock_for(t: &Target, wait: Duration) -> Result<lock::Lock> {
     }
 }
 
-/// In the initrd, the record of a run earlier in this same boot. systemd can start a failed
-/// oneshot a second time (the isolate at switch-root), possibly with the root mounted: one run
-/// per boot, and its record is what the booted system must see.
-pub fn ran_this_boot(host: &Host, status_file: &std::path::Path, dry_run: bool) -> Option<Status> {
-    if dry_run || !host.in_initrd() {
+/// At boot (in the initrd, or `before_mount`), the record of a run earlier in this same boot.
+/// systemd can start a failed oneshot a second time (the isolate at switch-root), possibly with
+/// the root mounted: one run per boot, and its record is what the booted system must see.
+pub fn ran_this_boot(
+    host: &Host,
+    status_file: &std::path::Path,
+    dry_run: bool,
+    before_mount: bool,
+) -> Option<Status> {
+    if dry_run || !(host.in_initrd() || before_mount) {
         return None;
     }
     let record = Status::read(status_file).ok()?;
@@ -155,8 +279,8 @@ pub fn ran_this_boot(host: &Host, status_file: &std::path::Path, dry_run: bool) 
 }
 
 fn describe(t: &Target, status: &mut Status) {
-    match t {
-        Target::Btrfs { device, config, .. } => {
+    match &t.fs {
+        Fs::Btrfs { device, config, .. } => {
             status.filesystem = Some("btrfs".into());
             status.device = Some(device.display().to_string());
             status.target = Some(config.root.to_string());
@@ -165,7 +289,7 @@ fn describe(t: &Target, status: &mut Status) {
                 crate::btrfs::plan::Source::Empty => "empty".into(),
             });
         }
-        Target::Zfs(c) => {
+        Fs::Zfs(c) => {
             status.filesystem = Some("zfs".into());
             status.target = Some(c.dataset.to_string());
             status.source = Some(c.dataset.at(&c.snapshot));
@@ -174,13 +298,13 @@ fn describe(t: &Target, status: &mut Status) {
 }
 
 fn engine(t: &Target, dry_run: bool, now: i64) -> Result<Report> {
-    match t {
-        Target::Btrfs {
+    match &t.fs {
+        Fs::Btrfs {
             device,
             config,
             mount_options,
         } => crate::btrfs::rollback(device, mount_options.as_deref(), config, dry_run, now),
-        Target::Zfs(config) => crate::zfs::rollback(config, dry_run, now),
+        Fs::Zfs(config) => crate::zfs::rollback(config, dry_run, now),
     }
 }
 
@@ -202,23 +326,28 @@ mod tests {
         earlier.write(&file).unwrap();
         let host = Host::at(root);
         assert!(
-            ran_this_boot(&host, &file, false).is_none(),
+            ran_this_boot(&host, &file, false, false).is_none(),
             "not in an initrd: tests and manual runs go on"
+        );
+        assert_eq!(
+            ran_this_boot(&host, &file, false, true).map(|s| s.exit_code),
+            Some(1),
+            "the stage-2 unit (--before-mount) runs once per boot too"
         );
         fs::create_dir_all(root.join("etc")).unwrap();
         fs::write(root.join("etc/initrd-release"), "").unwrap();
         assert_eq!(
-            ran_this_boot(&host, &file, false).map(|s| s.exit_code),
+            ran_this_boot(&host, &file, false, false).map(|s| s.exit_code),
             Some(1)
         );
         assert!(
-            ran_this_boot(&host, &file, true).is_none(),
+            ran_this_boot(&host, &file, true, false).is_none(),
             "a dry run always runs"
         );
         earlier.boot_id = Some("boot-0".into());
         earlier.write(&file).unwrap();
         assert!(
-            ran_this_boot(&host, &file, false).is_none(),
+            ran_this_boot(&host, &file, false, false).is_none(),
             "a record from an earlier boot"
         );
     }

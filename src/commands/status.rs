@@ -1,53 +1,226 @@
-//! `blankroot status`: the record of the last run, for people (`--json` for scripts) and for
-//! blankroot-status.service (`--check`).
+//! `blankroot status`: the records of the last runs, one per target, for people (`--json` for
+//! scripts) and for blankroot-status.service (`--check`).
+//!
+//! Which targets: the configuration's (each record where [`status::path_for`] puts it), else the
+//! record in the status file and the records of other targets beside it.
 
 use crate::host::Host;
-use crate::status::Status;
-use std::path::PathBuf;
+use crate::mount_point::MountPoint;
+use crate::status::{self, Status};
+use crate::target::Target;
+use std::path::{Path, PathBuf};
 
 /// What `status` is asked.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The root's record (the others lie beside it).
     pub status_file: PathBuf,
     pub json: bool,
-    /// Exit 1 unless the record is from this boot and the run did not fail.
+    /// Exit 1 unless every target's record is from this boot and its run did not fail.
     pub check: bool,
+    /// The configuration's targets, when there is one.
+    pub targets: Option<Vec<Target>>,
 }
 
-/// Prints the record and returns the exit code. `pending_skip` says when a skip-next-boot
-/// request is pending (it looks at the disk: not called with `--check`).
-pub fn run(args: &Options, host: &Host, pending_skip: impl FnOnce() -> Option<String>) -> u8 {
-    let record = match Status::read(&args.status_file) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("blankroot: {e}");
-            return e.exit_code();
+/// A target and its record, or why there is none.
+struct Found {
+    mount_point: MountPoint,
+    record: crate::error::Result<Status>,
+}
+
+/// Prints the records and returns the exit code.
+pub fn run(args: &Options, host: &Host) -> u8 {
+    let found = find(args);
+    let boot = host.boot_id();
+    let mut code = 0;
+    if args.json {
+        match json(&found) {
+            Some(text) => println!("{text}"),
+            None => code = 1,
+        }
+    }
+    for f in &found {
+        match &f.record {
+            Ok(r) if !args.json => {
+                print!("{}", r.render(boot.as_deref()));
+                // Not with --check (blankroot-status.service at every boot): that only needs
+                // the record, not a look at the disk.
+                if !args.check {
+                    if let Some(when) = pending_skip(args, &f.mount_point) {
+                        println!(
+                            "  pending: skip-next-boot, requested at {when}: the next boot leaves {} as it is (blankroot skip-next-boot --cancel withdraws it)",
+                            f.mount_point
+                        );
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("blankroot: {}{e}", prefix(&f.mount_point));
+                code = e.exit_code();
+            }
+        }
+    }
+    if args.check {
+        for f in &found {
+            let Ok(r) = &f.record else { continue };
+            let this_boot = r.boot_id.is_some() && r.boot_id == boot;
+            if !(this_boot && r.succeeded()) {
+                eprintln!(
+                    "blankroot: {}",
+                    if this_boot {
+                        format!(
+                            "the rollback failed this boot: {} was not reset",
+                            f.mount_point
+                        )
+                    } else {
+                        format!(
+                            "the rollback did not run this boot: {} was not reset",
+                            f.mount_point
+                        )
+                    }
+                );
+                code = 1;
+            }
+        }
+        if found.iter().any(|f| f.record.is_err()) {
+            code = 1;
+        }
+    }
+    code
+}
+
+fn prefix(m: &MountPoint) -> String {
+    if m.is_root() {
+        String::new()
+    } else {
+        format!("{m}: ")
+    }
+}
+
+/// The targets and their records, the root first.
+fn find(args: &Options) -> Vec<Found> {
+    let base = &args.status_file;
+    let mut points: Vec<MountPoint> = match &args.targets {
+        Some(ts) => ts.iter().map(|t| t.mount_point.clone()).collect(),
+        None => {
+            let mut p = vec![MountPoint::root()];
+            p.extend(beside(base));
+            p
         }
     };
-    let boot = host.boot_id();
-    if args.json {
-        println!("{}", record.to_json());
-    } else {
-        print!("{}", record.render(boot.as_deref()));
-        // Not with --check (blankroot-status.service at every boot): that only needs the
-        // record, not a look at the disk.
-        if let Some(when) = (!args.check).then(pending_skip).flatten() {
-            println!(
-                "  pending: skip-next-boot, requested at {when}: the next boot leaves / as it is (blankroot skip-next-boot --cancel withdraws it)"
-            );
+    points.sort_by_key(|m| !m.is_root());
+    let mut found: Vec<Found> = points
+        .into_iter()
+        .map(|m| {
+            let record = Status::read(&status::path_for(base, &m));
+            Found {
+                mount_point: m,
+                record,
+            }
+        })
+        .collect();
+    // Without a configuration, the status file itself may hold another target's record (its
+    // unit's --status-file): it is that target's.
+    if args.targets.is_none() {
+        if let Some(Ok(r)) = found.first().map(|f| &f.record) {
+            if let Some(m) = r
+                .mount_point
+                .as_deref()
+                .and_then(|m| MountPoint::parse("", m).ok())
+            {
+                found[0].mount_point = m;
+            }
+        }
+        if found.len() > 1 && found[0].record.is_err() {
+            // Only other targets' records: no root record is not an error then.
+            found.remove(0);
         }
     }
-    let this_boot = record.boot_id.is_some() && record.boot_id == boot;
-    if args.check && !(this_boot && record.succeeded()) {
-        eprintln!(
-            "blankroot: {}",
-            if this_boot {
-                "the rollback failed this boot: / was not reset"
-            } else {
-                "the rollback did not run this boot: / was not reset"
-            }
-        );
-        return 1;
+    found
+}
+
+/// The mount points of the other targets' records beside `base` (`status.<escaped>.json`).
+fn beside(base: &Path) -> Vec<MountPoint> {
+    let (Some(dir), Some(name)) = (base.parent(), base.file_name()) else {
+        return Vec::new();
+    };
+    let name = name.to_string_lossy();
+    let stem = name.strip_suffix(".json").unwrap_or(&name);
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let Some(mid) = n
+            .strip_prefix(&format!("{stem}."))
+            .and_then(|r| r.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        if mid.is_empty() || mid.ends_with(".tmp") {
+            continue;
+        }
+        // The record says its mount point; its name must be where path_for puts it.
+        let Ok(r) = Status::read(&e.path()) else {
+            continue;
+        };
+        let Some(m) = r
+            .mount_point
+            .as_deref()
+            .and_then(|m| MountPoint::parse("", m).ok())
+        else {
+            continue;
+        };
+        if status::path_for(base, &m) == e.path() && !m.is_root() {
+            out.push(m);
+        }
     }
-    0
+    out.sort();
+    out
+}
+
+/// `--json`: the root's record as 0.2 wrote it, with a member "targets" holding every target's
+/// record (each with its "mount_point"). `None` when a record is missing (said on stderr).
+fn json(found: &[Found]) -> Option<String> {
+    let records: Vec<&Status> = found
+        .iter()
+        .filter_map(|f| f.record.as_ref().ok())
+        .collect();
+    if records.len() != found.len() || records.is_empty() {
+        return None;
+    }
+    // Written by hand around the records' own text, so the root's members keep their order.
+    let root = records[0].to_json();
+    let items: Vec<String> = found
+        .iter()
+        .zip(&records)
+        .map(|(f, r)| {
+            let mut r = (*r).clone();
+            r.mount_point = Some(f.mount_point.to_string());
+            r.to_json().replace('\n', "\n    ")
+        })
+        .collect();
+    let body = root.strip_suffix("\n}").expect("a pretty-printed object");
+    Some(format!(
+        "{body},\n  \"targets\": [\n    {}\n  ]\n}}",
+        items.join(",\n    ")
+    ))
+}
+
+/// When a skip-next-boot request for the target was made, if one is pending (best effort:
+/// nothing is said when there is no configuration or the disk cannot be read).
+fn pending_skip(args: &Options, m: &MountPoint) -> Option<String> {
+    let t = args
+        .targets
+        .as_ref()?
+        .iter()
+        .find(|t| &t.mount_point == m)?;
+    super::skip::pending(t).ok()?
 }

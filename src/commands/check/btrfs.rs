@@ -67,10 +67,8 @@ impl Checked<'_> {
         let cfg = self.cfg;
         let top = TopMount::mount(self.device, self.mount_options, true)?;
         let mut facts = inspect::inspect(&top, cfg, crate::time::unix_now())?;
-        if let Some(req) = crate::btrfs::skip::pending(&top)? {
-            if req.root == cfg.root.to_string() {
-                v.notes.push(skip_note(&req.requested_at));
-            }
+        if let Some(req) = crate::btrfs::skip::pending_for(&top, &cfg.root)? {
+            v.notes.push(skip_note(&req.requested_at));
         }
         let staging = cfg.staging();
         let mut kept = Vec::new();

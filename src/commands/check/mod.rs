@@ -20,7 +20,7 @@ mod zfs;
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::target::Target;
+use crate::target::{Fs, Target};
 use persist::Lists;
 use rustix::fd::OwnedFd;
 use std::fmt::Write;
@@ -84,6 +84,15 @@ pub struct Options {
     pub config: Option<Config>,
 }
 
+/// Runs `blankroot check` on each target and returns the worst exit code.
+pub fn run_all(targets: &[Target], opts: &Options, host: &Host) -> u8 {
+    targets
+        .iter()
+        .map(|t| run(t, opts, host))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Runs `blankroot check` on `target` and returns the exit code: 0 ok, 1 problems found, 2 a
 /// persisted list that cannot be read.
 pub fn run(target: &Target, opts: &Options, host: &Host) -> u8 {
@@ -115,13 +124,13 @@ pub fn run(target: &Target, opts: &Options, host: &Host) -> u8 {
 }
 
 pub fn check(target: &Target, lists: &Lists, host: &Host) -> Verdict {
-    match target {
-        Target::Btrfs {
+    match &target.fs {
+        Fs::Btrfs {
             device,
             config,
             mount_options,
         } => btrfs::check(device, mount_options.as_deref(), config, lists, host),
-        Target::Zfs(config) => zfs::check(config, lists, host),
+        Fs::Zfs(config) => zfs::check(config, lists, host),
     }
 }
 
@@ -130,9 +139,9 @@ pub fn check(target: &Target, lists: &Lists, host: &Host) -> Verdict {
 pub fn lists(target: &Target, opts: &Options) -> Result<Lists> {
     let mut l = Lists {
         persist_dir: "/persist".into(),
-        archived: match target {
-            Target::Btrfs { config, .. } => config.archive.is_some(),
-            Target::Zfs(c) => c.archive.is_some(),
+        archived: match &target.fs {
+            Fs::Btrfs { config, .. } => config.archive.is_some(),
+            Fs::Zfs(c) => c.archive.is_some(),
         },
         ..Lists::default()
     };

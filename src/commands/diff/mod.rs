@@ -19,6 +19,7 @@ pub mod zfs;
 
 use crate::btrfs::plan::Source;
 use crate::error::{Error, Result};
+use crate::mount_point::MountPoint;
 use crate::mountinfo;
 use crate::names::Name;
 use filter::Filter;
@@ -85,6 +86,7 @@ pub enum Target {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub target: Target,
+    pub mount_point: MountPoint,
     /// Absolute paths on the live system.
     pub persisted: Vec<PathBuf>,
     pub notes: Vec<String>,
@@ -97,6 +99,9 @@ pub struct Options {
     pub include_nix_managed: bool,
     /// Read the live system's account names and unit files too (for `--suggest`).
     pub system: bool,
+    /// The target's mount point: persisted paths outside it do not matter, and what NixOS
+    /// recreates at every boot (`/etc`, `/tmp`, ...) is only the root's.
+    pub mount_point: MountPoint,
 }
 
 /// A diff with what it compared, for the title line and the JSON.
@@ -162,24 +167,29 @@ pub fn resolve(req: &Request) -> Result<Resolved> {
     };
     Ok(Resolved {
         target,
+        mount_point: req
+            .target
+            .as_ref()
+            .map(|t| t.mount_point.clone())
+            .unwrap_or_default(),
         persisted,
         notes,
     })
 }
 
 fn archive_of(t: &crate::target::Target) -> Option<String> {
-    match t {
-        crate::target::Target::Btrfs { config, .. } => {
+    match &t.fs {
+        crate::target::Fs::Btrfs { config, .. } => {
             config.archive.as_ref().map(|a| a.dir.to_string())
         }
-        crate::target::Target::Zfs(c) => c.archive.as_ref().map(|a| a.parent.to_string()),
+        crate::target::Fs::Zfs(c) => c.archive.as_ref().map(|a| a.parent.to_string()),
     }
 }
 
 /// What a rollback target compares; `live`: read the live tree there.
 pub fn from_target(t: &crate::target::Target, live: Option<PathBuf>) -> Target {
-    match t {
-        crate::target::Target::Btrfs {
+    match &t.fs {
+        crate::target::Fs::Btrfs {
             device,
             config,
             mount_options,
@@ -197,7 +207,7 @@ pub fn from_target(t: &crate::target::Target, live: Option<PathBuf>) -> Target {
                 live,
             }
         }
-        crate::target::Target::Zfs(c) => Target::Zfs {
+        crate::target::Fs::Zfs(c) => Target::Zfs {
             dataset: c.dataset.to_string(),
             snapshot: c.snapshot.clone(),
             zfs_command: c.zfs_command.clone().unwrap_or_else(|| "zfs".into()),
@@ -287,17 +297,28 @@ pub fn from_mounted_root(mounts: &[mountinfo::Mount]) -> Result<Target> {
 
 /// The filter every backend starts from: persisted paths, the NixOS switch, /etc/.clean.
 pub fn base_filter(opts: &Options, live: &OwnedFd) -> Result<Filter> {
+    let root = opts.mount_point.is_root();
     let mut f = Filter {
-        include_nix_managed: opts.include_nix_managed,
+        include_nix_managed: opts.include_nix_managed || !root,
         ..Filter::default()
     };
+    let under = filter::absolute_to_rel("--mount-point", opts.mount_point.as_path()).ok();
     for p in &opts.persisted {
-        f.exclude(
-            filter::absolute_to_rel("--persisted", p)?,
-            Reason::Persisted,
-        );
+        let rel = filter::absolute_to_rel("--persisted", p)?;
+        let rel = match &under {
+            None => rel,
+            Some(u) => match rel.strip_prefix(u) {
+                Ok(r) if !r.as_os_str().is_empty() => r.to_path_buf(),
+                // The whole target, or a path outside it: nothing to leave out here.
+                _ => continue,
+            },
+        };
+        f.exclude(rel, Reason::Persisted);
     }
-    if let Some(text) = read_beneath(live, &["etc", ".clean"]) {
+    if let Some(text) = root
+        .then(|| read_beneath(live, &["etc", ".clean"]))
+        .flatten()
+    {
         f.set_etc_clean(&text);
     }
     Ok(f)
@@ -359,6 +380,25 @@ pub fn diff(target: &Target, opts: &Options) -> Result<Outcome> {
     }
 }
 
+/// A target other than `/`: its paths are shown under its mount point (`/home/alice/...`), and
+/// the system `--suggest` reads for owners is the running one, not the target's tree.
+fn on_mount_point(o: &mut Outcome, m: &MountPoint) {
+    let Ok(under) = filter::absolute_to_rel("--mount-point", m.as_path()) else {
+        return;
+    };
+    o.diff.rebase(&under);
+    o.title = format!("{m}: {}", o.title);
+    if let Some(rest) = o.target.strip_prefix('{') {
+        o.target = format!(
+            "{{{},{rest}",
+            target_json(&[("mount_point", Some(&m.to_string()))]).trim_matches(['{', '}'])
+        );
+    }
+    if o.system.is_some() {
+        o.system = Some(suggest::system::read_at(Path::new("/")).unwrap_or_default());
+    }
+}
+
 /// Deep trees keep one directory open per level on each side.
 fn raise_fd_limit() {
     use rustix::process::{getrlimit, setrlimit, Resource};
@@ -411,11 +451,13 @@ pub fn run(args: &Request) -> u8 {
             persisted: r.persisted.clone(),
             include_nix_managed: args.include_nix_managed,
             system: dir.is_some(),
+            mount_point: r.mount_point.clone(),
         };
         let mut o = diff(&r.target, &opts)?;
         let mut notes = r.notes;
         notes.append(&mut o.diff.notes);
         o.diff.notes = notes;
+        on_mount_point(&mut o, &r.mount_point);
         Ok((o, dir))
     });
     match outcome {

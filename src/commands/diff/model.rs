@@ -221,6 +221,21 @@ impl Diff {
         self.left_out.dedup();
     }
 
+    /// Puts every path under `dir` (a target mounted on `/home` lists `home/...`); the order
+    /// stays.
+    pub fn rebase(&mut self, dir: &std::path::Path) {
+        let under = |p: &mut PathBuf| {
+            *p = if p.as_os_str().is_empty() {
+                dir.to_path_buf()
+            } else {
+                dir.join(&*p)
+            }
+        };
+        self.entries.iter_mut().for_each(|e| under(&mut e.path));
+        self.left_out.iter_mut().for_each(|e| under(&mut e.0));
+        self.whole.iter_mut().for_each(|e| under(&mut e.0));
+    }
+
     /// Adds a directory to `whole`, in path order, once (an insertion, not a sort: one sort
     /// fewer in a binary whose size counts).
     pub fn add_whole(&mut self, path: PathBuf, perms: Option<Perms>) {

@@ -18,7 +18,7 @@ mod source;
 use crate::archived::{archive_mode_off, size, Listing};
 use crate::btrfs::{self, mount::TopMount};
 use crate::error::{Error, Result};
-use crate::target::Target;
+use crate::target::{Fs, Target};
 use crate::zfs::{self, mount::ReadOnlyMount};
 use dest::Dest;
 use paths::Wanted;
@@ -51,9 +51,27 @@ pub fn run(target: &Target, req: &Request) -> u8 {
 
 fn restore(target: &Target, req: &Request) -> Result<u8> {
     let wanted = paths::parse_all(&req.paths)?;
-    let archive_dir_given = match target {
-        Target::Btrfs { config, .. } => config.archive.is_some(),
-        Target::Zfs(c) => c.archive.is_some(),
+    // A target other than `/`: its archives hold the tree below its mount point.
+    let under: Vec<std::ffi::OsString> = target
+        .mount_point
+        .as_path()
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_owned()),
+            _ => None,
+        })
+        .collect();
+    for w in &wanted {
+        if w.below(&under).is_none() && !under.is_empty() {
+            return Err(Error::usage(format!(
+                "restore: PATH {} is not below {}, the target whose archives are read: give paths under {} (or --target)",
+                w.shown, target.mount_point, target.mount_point
+            )));
+        }
+    }
+    let archive_dir_given = match &target.fs {
+        Fs::Btrfs { config, .. } => config.archive.is_some(),
+        Fs::Zfs(c) => c.archive.is_some(),
     };
     if !archive_dir_given {
         return Err(archive_mode_off());
@@ -65,8 +83,8 @@ fn restore(target: &Target, req: &Request) -> Result<u8> {
     }
     let dest = Dest::open(req.to.as_deref()).map_err(Error::runtime)?;
     let now = crate::time::unix_now();
-    match target {
-        Target::Btrfs {
+    match &target.fs {
+        Fs::Btrfs {
             device,
             config,
             mount_options,
@@ -76,12 +94,12 @@ fn restore(target: &Target, req: &Request) -> Result<u8> {
             let archive = listing.pick(&req.from)?;
             let root = btrfs::archives::open(&top, archive)?;
             let devices = btrfs_devices(&top, &listing);
-            let code = job(&root, &archive.path, &devices, &wanted, &dest, req);
+            let code = job(&root, &archive.path, &devices, &wanted, &under, &dest, req);
             drop(root);
             top.unmount()?;
             Ok(code)
         }
-        Target::Zfs(c) => {
+        Fs::Zfs(c) => {
             let tools =
                 zfs::cmd::Tools::locate(c.zfs_command.as_deref(), std::env::var_os("PATH"))?;
             let listing = zfs::archives::list(&tools, c, now)?;
@@ -92,7 +110,7 @@ fn restore(target: &Target, req: &Request) -> Result<u8> {
                 .try_clone_to_owned()
                 .map_err(|e| Error::io("duplicating a descriptor", e))?;
             let devices: Vec<u64> = fstat(&root).map(|s| s.st_dev).into_iter().collect();
-            let code = job(&root, &archive.path, &devices, &wanted, &dest, req);
+            let code = job(&root, &archive.path, &devices, &wanted, &under, &dest, req);
             drop(root);
             mounted.unmount()?;
             Ok(code)
@@ -129,12 +147,15 @@ fn is_dir(st: &rustix::fs::Stat) -> bool {
     source::kind(st) == FileType::Directory
 }
 
-/// Everything is checked before anything is written; then each PATH is copied.
+/// Everything is checked before anything is written; then each PATH is copied. `under`: the
+/// target's mount point, whose components the PATHs begin with and the archive lacks.
+#[allow(clippy::too_many_arguments)]
 fn job(
     root: &OwnedFd,
     archive: &str,
     devices: &[u64],
     wanted: &[Wanted],
+    under: &[std::ffi::OsString],
     dest: &Dest,
     req: &Request,
 ) -> u8 {
@@ -142,7 +163,13 @@ fn job(
     let mut items = Vec::new();
     for w in wanted {
         let to = dest.shown(w);
-        let checked = source::lookup(root, w, archive).and_then(|found| {
+        let inside = w.below(under).expect("checked before anything was mounted");
+        let checked = source::lookup(root, &inside, archive).and_then(|mut found| {
+            if !under.is_empty() {
+                // The mount point's directories, if made under --to, look like the target's top.
+                let top = fstat(root).map_err(|e| format!("looking at {archive}: {e}"))?;
+                found.parents.splice(0..0, std::iter::repeat_n(top, under.len()));
+            }
             let probe = dest.probe(w)?;
             if devices.contains(&probe.dev) {
                 return Err(format!(

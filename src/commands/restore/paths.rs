@@ -17,6 +17,15 @@ pub struct Wanted {
 }
 
 impl Wanted {
+    /// The same PATH as found in the archive of a target mounted on `under` (its first
+    /// components are the mount point's); `None` when it does not lie below the mount point.
+    pub fn below(&self, under: &[OsString]) -> Option<Wanted> {
+        (self.parts.len() > under.len() && self.parts[..under.len()] == under[..]).then(|| Wanted {
+            shown: self.shown.clone(),
+            parts: self.parts[under.len()..].to_vec(),
+        })
+    }
+
     /// `self` is `other` or lies inside it.
     pub fn is_within(&self, other: &Wanted) -> bool {
         self.parts.len() >= other.parts.len() && self.parts[..other.parts.len()] == other.parts[..]
