@@ -31,6 +31,7 @@ pub mod names;
 pub mod probe;
 pub mod report;
 pub mod retention;
+pub mod sparse;
 pub mod status;
 pub mod steps;
 pub mod time;

@@ -750,3 +750,73 @@ fn from_a_named_archive_or_the_latest() {
         "gone after rollback\n"
     );
 }
+
+/// A 40 GiB file holding a few bytes (a VM image, a database) comes back onto a 64 MiB tmpfs:
+/// holes stay holes, the content and apparent size are the archive's; onto the archive's own
+/// filesystem it is reflinked (no data written).
+#[test]
+fn a_sparse_file_restores_onto_a_small_filesystem_and_stays_sparse() {
+    if !root_or_skip("restore_sparse") {
+        return;
+    }
+    use std::io::{Seek, SeekFrom, Write};
+    let img = Image::new(512);
+    seed_layout(&img, false);
+    {
+        let m = img.mount();
+        m.mkdir("root/var/lib/vm");
+        let mut f = fs::File::create(m.path("root/var/lib/vm/disk.img")).unwrap();
+        f.write_all(b"boot sector").unwrap();
+        f.seek(SeekFrom::Start(20 << 30)).unwrap();
+        f.write_all(b"in the middle").unwrap();
+        f.set_len(40 << 30).unwrap();
+    }
+    img.rollback(&["--archive-dir", "old_roots"]).ok();
+    let small = tempfile::tempdir().unwrap();
+    let s = small.path().to_str().unwrap();
+    sh("mount", &["-t", "tmpfs", "-o", "size=64m", "tmpfs", s]);
+    let r = restore(&img, &["--to", s, "/var/lib/vm/disk.img"]);
+    let out = small.path().join("var/lib/vm/disk.img");
+    let checked = fs::metadata(&out).map(|m| (m.len(), m.blocks())).ok();
+    // Read the two data ranges without reading 40 GiB.
+    let sample = |off: u64, len: usize| -> Vec<u8> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        fs::File::open(&out)
+            .unwrap()
+            .read_exact_at(&mut buf, off)
+            .unwrap();
+        buf
+    };
+    let ok = r.code == 0;
+    let (a, b, z) = if ok {
+        (sample(0, 11), sample(20 << 30, 13), sample(10 << 30, 16))
+    } else {
+        Default::default()
+    };
+    sh("umount", &[s]);
+    r.ok();
+    let (len, blocks) = checked.unwrap();
+    assert_eq!(len, 40 << 30, "apparent size kept");
+    assert!(
+        blocks * 512 < 1 << 20,
+        "sparse on the tmpfs: {blocks} blocks"
+    );
+    assert_eq!(a, b"boot sector");
+    assert_eq!(b, b"in the middle");
+    assert_eq!(z, vec![0u8; 16], "the hole reads as zeros");
+
+    // Onto the archive's filesystem (a subvolume of the same btrfs): reflinked.
+    let m = img.mount();
+    m.subvol("restored");
+    let to = m.path("restored");
+    restore(
+        &img,
+        &["--to", to.to_str().unwrap(), "/var/lib/vm/disk.img"],
+    )
+    .ok();
+    let copy = to.join("var/lib/vm/disk.img");
+    assert_eq!(fs::metadata(&copy).unwrap().len(), 40 << 30);
+    let fiemap = sh("filefrag", &["-v", copy.to_str().unwrap()]);
+    assert!(fiemap.contains("shared"), "reflinked: {fiemap}");
+}

@@ -400,9 +400,11 @@ impl Copier {
             Mode::from_raw_mode(0o600),
         )
         .map_err(|e| format!("not copied: making the file: {e}"))?;
-        let (mut r, mut w) = (File::from(sfd), File::from(dfd));
-        match std::io::copy(&mut r, &mut w) {
-            Ok(n) => self.bytes += n,
+        let (r, w) = (File::from(sfd), File::from(dfd));
+        // Holes stay holes (a sparse VM image restores onto a small filesystem); a reflink
+        // where the destination shares the archive's filesystem.
+        match crate::sparse::copy(&r, &w) {
+            Ok(_) => self.bytes += st.st_size as u64,
             Err(e) => {
                 let _ = unlinkat(dst, dst_name, AtFlags::empty());
                 return Err(format!("not copied: copying its content: {e}"));
