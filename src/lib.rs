@@ -25,6 +25,7 @@ pub mod failpoint;
 pub mod host;
 pub mod kmsg;
 pub mod lock;
+pub mod metrics;
 pub mod mount_point;
 pub mod mountinfo;
 pub mod names;

@@ -59,7 +59,16 @@ pub struct Status {
     /// The target's mount point; absent for `/` (so the root's record reads as 0.2's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_point: Option<String>,
+    /// Why a skipped run was skipped: `kernel-command-line` (rd.blankroot=0) or
+    /// `skip-next-boot`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
 }
+
+/// `skip_reason` of a run the kernel command line turned off.
+pub const SKIPPED_BY_KERNEL_COMMAND_LINE: &str = "kernel-command-line";
+/// `skip_reason` of a run a `blankroot skip-next-boot` request skipped.
+pub const SKIPPED_BY_REQUEST: &str = "skip-next-boot";
 
 /// The record file of the target mounted on `mount_point`, given the root's (`base`): the root's
 /// is `base`, another's is `base`'s name with the escaped mount point before `.json`.
@@ -107,6 +116,7 @@ impl Status {
             boot_id: None,
             version: env!("CARGO_PKG_VERSION").to_string(),
             mount_point: None,
+            skip_reason: None,
         }
     }
 

@@ -103,10 +103,55 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// The Unix seconds of `2026-11-22T02:20:50Z` (what [`rfc3339`] writes), `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let t = &s[r];
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    unix_from_civil(Civil {
+        year: i64::from(num(0..4)?),
+        month: num(5..7)?,
+        day: num(8..10)?,
+        hour: num(11..13)?,
+        minute: num(14..16)?,
+        second: num(17..19)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn reads_what_it_writes() {
+        assert_eq!(parse_rfc3339("2026-12-06T04:00:00Z"), Some(1_796_529_600));
+        assert_eq!(parse_rfc3339(&rfc3339(1_234_567_890)), Some(1_234_567_890));
+        for bad in [
+            "",
+            "2026-12-06 04:00:00Z",
+            "2026-13-06T04:00:00Z",
+            "2026-12-06T04:00:00",
+            "+026-12-06T04:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn known_dates() {

@@ -270,9 +270,15 @@ pub struct StatusArgs {
     #[arg(long, value_name = "PATH", default_value = status::DEFAULT_PATH,
           allow_hyphen_values = true, value_parser = PATH, value_hint = clap::ValueHint::FilePath)]
     pub status_file: PathBuf,
-    /// Print the record as written (JSON)
-    #[arg(long, overrides_with = "json")]
+    /// Print the records as JSON (the root's as written, every target's in "targets"); the same
+    /// as --format json
+    #[arg(long, overrides_with = "json", verbatim_doc_comment)]
     pub json: bool,
+    /// How to print: text, json, or prometheus (node-exporter's textfile format: result,
+    /// duration, skips, archives and the last check's findings per target)
+    #[arg(long, value_name = "FORMAT", allow_hyphen_values = true, verbatim_doc_comment,
+          value_parser = Value::choices(format, &["text", "json", "prometheus"]))]
+    pub format: Option<crate::commands::status::Format>,
     /// Exit 1 unless every target's record is from this boot and its run did not fail
     #[arg(long, overrides_with = "check")]
     pub check: bool,
@@ -346,6 +352,11 @@ pub struct CheckCommand {
     /// Exit 1 when something that must not be lost would be (warnings otherwise)
     #[arg(long, overrides_with = "strict")]
     pub strict: bool,
+    /// Also write the counts of what was found to FILE (JSON), for `blankroot status --format
+    /// prometheus` [its default: /run/blankroot/check.json]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath, verbatim_doc_comment)]
+    pub record: Option<PathBuf>,
     #[command(flatten, next_help_heading = "Rollback options")]
     pub rollback: RollbackArgs,
 }
@@ -521,6 +532,18 @@ fn suggest(opt: &str, v: &OsStr) -> Result<crate::commands::diff::Suggest> {
         "preservation" => Ok(crate::commands::diff::Suggest::Preservation),
         other => Err(Error::usage(format!(
             "{opt} {other:?}: use impermanence or preservation"
+        ))),
+    }
+}
+
+fn format(opt: &str, v: &OsStr) -> Result<crate::commands::status::Format> {
+    use crate::commands::status::Format;
+    match text(opt, v)?.as_str() {
+        "text" => Ok(Format::Text),
+        "json" => Ok(Format::Json),
+        "prometheus" => Ok(Format::Prometheus),
+        other => Err(Error::usage(format!(
+            "{opt} {other:?}: use text, json or prometheus"
         ))),
     }
 }

@@ -91,6 +91,9 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 };
                 let mut s = Status::new(action);
                 s.error = skip.is_none().then(|| e.message.clone());
+                s.skip_reason = skip
+                    .is_some()
+                    .then(|| status::SKIPPED_BY_KERNEL_COMMAND_LINE.to_string());
                 s.exit_code = if skip.is_some() { 0 } else { e.exit_code() };
                 s.boot_id = host.boot_id();
                 s.started_at = crate::time::rfc3339(crate::time::unix_now());
@@ -148,9 +151,18 @@ fn status_command(args: &StatusArgs, host: &Host) -> u8 {
         // A broken installed configuration: the records still tell what happened.
         Err(_) => None,
     };
+    use crate::commands::status::Format;
+    let format = match (args.format, args.json) {
+        (Some(f), true) if f != Format::Json => {
+            return report(&Error::usage("--json is --format json: give one of them"))
+        }
+        (Some(f), _) => f,
+        (None, true) => Format::Json,
+        (None, false) => Format::Text,
+    };
     let opts = crate::commands::status::Options {
         status_file: args.status_file.clone(),
-        json: args.json,
+        format,
         check: args.check,
         targets: configured,
     };
@@ -174,6 +186,7 @@ fn run_on_system(command: Command, host: &Host) -> Result<u8> {
                 persisted_from: c.persisted_from,
                 strict: c.strict,
                 config: cfg.map(|c| c.1),
+                record: c.record,
             };
             crate::commands::check::run_all(&ts, &opts, host)
         }

@@ -131,6 +131,16 @@ pub fn run(args: &Options, target: Result<Target>, host: &Host) -> u8 {
                 return 0;
             }
             status.action = report.action.unwrap_or(Action::RolledBack);
+            if status.action == Action::Skipped {
+                status.skip_reason = Some(
+                    if host.kill_switch().is_some() {
+                        status::SKIPPED_BY_KERNEL_COMMAND_LINE
+                    } else {
+                        status::SKIPPED_BY_REQUEST
+                    }
+                    .to_string(),
+                );
+            }
             status.archive = report.archive;
             status.pruned = report.pruned;
             status.destroyed_snapshots = report.destroyed_snapshots;

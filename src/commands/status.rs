@@ -10,12 +10,22 @@ use crate::status::{self, Status};
 use crate::target::Target;
 use std::path::{Path, PathBuf};
 
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    /// The root's record as written, every target's in "targets".
+    Json,
+    /// Prometheus' text exposition format (node-exporter's textfile collector).
+    Prometheus,
+}
+
 /// What `status` is asked.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The root's record (the others lie beside it).
     pub status_file: PathBuf,
-    pub json: bool,
+    pub format: Format,
     /// Exit 1 unless every target's record is from this boot and its run did not fail.
     pub check: bool,
     /// The configuration's targets, when there is one.
@@ -33,15 +43,20 @@ pub fn run(args: &Options, host: &Host) -> u8 {
     let found = find(args);
     let boot = host.boot_id();
     let mut code = 0;
-    if args.json {
-        match json(&found) {
+    match args.format {
+        Format::Json => match json(&found) {
             Some(text) => println!("{text}"),
             None => code = 1,
-        }
+        },
+        Format::Prometheus => print!("{}", prometheus(args, &found, boot.as_deref())),
+        Format::Text => {}
     }
+    let text = args.format == Format::Text;
     for f in &found {
         match &f.record {
-            Ok(r) if !args.json => {
+            // Metrics say what is missing themselves; a scrape file must not fail to be written.
+            Err(_) if args.format == Format::Prometheus && !args.check => {}
+            Ok(r) if text => {
                 print!("{}", r.render(boot.as_deref()));
                 // Not with --check (blankroot-status.service at every boot): that only needs
                 // the record, not a look at the disk.
@@ -212,6 +227,58 @@ fn json(found: &[Found]) -> Option<String> {
         "{body},\n  \"targets\": [\n    {}\n  ]\n}}",
         items.join(",\n    ")
     ))
+}
+
+/// The metrics of every target: its record, and (with a configuration) its archives and the
+/// counts of the last `blankroot check --record` beside the status file.
+fn prometheus(args: &Options, found: &[Found], boot: Option<&str>) -> String {
+    let check = super::check::Record::read(&args.status_file.with_file_name("check.json"));
+    let checked_at = check
+        .as_ref()
+        .and_then(|c| crate::time::parse_rfc3339(&c.checked_at))
+        .unwrap_or(0);
+    let now = crate::time::unix_now();
+    let targets: Vec<crate::metrics::Target> = found
+        .iter()
+        .map(|f| {
+            let record = f.record.as_ref().ok();
+            let this_boot =
+                record.is_some_and(|r| r.boot_id.is_some() && r.boot_id.as_deref() == boot);
+            let archives = args
+                .targets
+                .as_ref()
+                .and_then(|ts| ts.iter().find(|t| t.mount_point == f.mount_point))
+                .filter(|t| t.archives())
+                .and_then(|t| super::archives::listing(t, now).ok())
+                .map(|l| crate::metrics::Archives {
+                    count: l.archives.len() as u64,
+                    bytes: l.archives.iter().filter_map(|a| a.size_bytes).sum(),
+                    size_unknown: l.archives.iter().filter(|a| a.size_bytes.is_none()).count()
+                        as u64,
+                });
+            let check = check
+                .as_ref()
+                .and_then(|c| {
+                    c.targets
+                        .iter()
+                        .find(|t| t.mount_point == f.mount_point.to_string())
+                })
+                .map(|c| crate::metrics::Check {
+                    problems: c.problems,
+                    warnings: c.warnings,
+                    losses: c.losses,
+                    at: checked_at,
+                });
+            crate::metrics::Target {
+                mount_point: f.mount_point.to_string(),
+                record,
+                this_boot,
+                archives,
+                check,
+            }
+        })
+        .collect();
+    crate::metrics::render(&targets)
 }
 
 /// When a skip-next-boot request for the target was made, if one is pending (best effort:

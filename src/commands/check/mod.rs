@@ -82,25 +82,78 @@ pub struct Options {
     pub strict: bool,
     /// The configuration the target came from, when it did.
     pub config: Option<Config>,
+    /// `--record FILE`: where to write the counts of what was found.
+    pub record: Option<PathBuf>,
 }
 
-/// Runs `blankroot check` on each target and returns the worst exit code.
+/// Runs `blankroot check` on each target and returns the worst exit code; with `record`, the
+/// counts of what it found are written there too (for `blankroot status --format prometheus`).
 pub fn run_all(targets: &[Target], opts: &Options, host: &Host) -> u8 {
-    targets
-        .iter()
-        .map(|t| run(t, opts, host))
-        .max()
-        .unwrap_or(0)
+    let mut worst = 0;
+    let mut counts = Vec::new();
+    for t in targets {
+        let (code, c) = run(t, opts, host);
+        worst = worst.max(code);
+        counts.extend(c);
+    }
+    if let Some(file) = &opts.record {
+        let record = Record {
+            checked_at: crate::time::rfc3339(crate::time::unix_now()),
+            targets: counts,
+        };
+        if let Err(e) = record.write(file) {
+            eprintln!("blankroot: error: {e}");
+            worst = worst.max(1);
+        }
+    }
+    worst
 }
 
-/// Runs `blankroot check` on `target` and returns the exit code: 0 ok, 1 problems found, 2 a
-/// persisted list that cannot be read.
-pub fn run(target: &Target, opts: &Options, host: &Host) -> u8 {
+/// What the last `check` found, per target (`--record FILE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    pub checked_at: String,
+    pub targets: Vec<Counts>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub mount_point: String,
+    pub problems: u64,
+    pub warnings: u64,
+    /// What must persist and would be lost (counted in problems or warnings too).
+    pub losses: u64,
+}
+
+impl Record {
+    pub fn read(file: &Path) -> Option<Record> {
+        serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()
+    }
+
+    fn write(&self, file: &Path) -> Result<()> {
+        let what = format!("writing the check record {}", file.display());
+        let text = serde_json::to_string_pretty(self).expect("a record");
+        let tmp = file.with_extension(format!("{}.tmp", std::process::id()));
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::host::create_dirs(dir, 0o755).map_err(|e| Error::io(&what, e))?;
+        }
+        std::fs::write(&tmp, text + "\n")
+            .and_then(|()| std::fs::rename(&tmp, file))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Error::io(&what, e)
+            })
+    }
+}
+
+/// Runs `blankroot check` on `target` and returns the exit code (0 ok, 1 problems found, 2 a
+/// persisted list that cannot be read) and what it found.
+pub fn run(target: &Target, opts: &Options, host: &Host) -> (u8, Option<Counts>) {
     let lists = match lists(target, opts) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("blankroot: error: {e}");
-            return e.exit_code();
+            return (e.exit_code(), None);
         }
     };
     let mut v = check(target, &lists, host);
@@ -110,17 +163,19 @@ pub fn run(target: &Target, opts: &Options, host: &Host) -> u8 {
         ));
     }
     let losses = std::mem::take(&mut v.losses);
+    let counts = Counts {
+        mount_point: target.mount_point.to_string(),
+        problems: (v.problems.len() + if opts.strict { losses.len() } else { 0 }) as u64,
+        warnings: (v.warnings.len() + if opts.strict { 0 } else { losses.len() }) as u64,
+        losses: losses.len() as u64,
+    };
     if opts.strict {
         v.problems.extend(losses);
     } else {
         v.warnings.extend(losses);
     }
     print!("{}", v.render());
-    if v.problems.is_empty() {
-        0
-    } else {
-        1
-    }
+    (u8::from(!v.problems.is_empty()), Some(counts))
 }
 
 pub fn check(target: &Target, lists: &Lists, host: &Host) -> Verdict {

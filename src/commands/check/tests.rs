@@ -368,6 +368,7 @@ fn the_lists_come_from_the_options_and_the_configuration() {
         persisted_from: vec![from.clone()],
         strict: false,
         config: Some(config),
+        record: None,
     };
     let l = super::lists(&t, &opts).unwrap();
     let paths = |v: &[PathBuf]| {
