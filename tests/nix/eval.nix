@@ -10,6 +10,9 @@
 {
   lib,
   nixpkgs ? null,
+  # A directory with nixpkgs' nixos/modules/misc/assertions.nix and
+  # nixos/modules/system/activation/pre-switch-check.nix (tests/nix/stubs.nix `upstream`).
+  upstreamModules ? null,
 }:
 let
   escape = import ./systemd-escape.nix { inherit lib; };
@@ -47,12 +50,14 @@ let
     stubArgs: modules:
     (lib.evalModules {
       modules = [
-        (import ./stubs.nix stubArgs)
+        (import ./stubs.nix (stubArgs // { upstream = upstreamModules; }))
         ../../nixos-module
         {
           _module.args = {
             inherit utils;
-            pkgs = { };
+            # pre-switch-check.nix turns the fragments into one script with
+            # pkgs.writeShellScript: here the script's text, for check.sh to run.
+            pkgs.writeShellScript = _name: text: text;
           };
           boot.blankroot.enable = lib.mkDefault true;
           boot.blankroot.package = package;
@@ -324,7 +329,7 @@ let
     (check "002 preSwitchChecks warns" (!(lib.hasInfix "exit 1" s002.system.preSwitchChecks.blankroot) && !(lib.hasInfix "--strict" s002.system.preSwitchChecks.blankroot)) "default preSwitchCheck must not be fatal")
     (check "enforce: --strict, fatal" (lib.hasInfix ''${bin} check --config "$new_config" --strict; then'' s002enforce.system.preSwitchChecks.blankroot
       && lib.hasInfix "exit 1" s002enforce.system.preSwitchChecks.blankroot) s002enforce.system.preSwitchChecks.blankroot)
-    (eq "off: no pre-switch check" s002off.system.preSwitchChecks { })
+    (eq "off: no pre-switch check" (removeAttrs s002off.system.preSwitchChecks [ "script" ]) { })
     (eq "002 without preSwitchChecks" (failed s002noSwitch) [ ])
     (eq "002 without impermanence" (configOf s002noSwitch) {
       args = args s002noSwitch; persisted = [ ]; persist_dir = null; persistence = [ ]; must_persist = [ ];
@@ -506,6 +511,10 @@ in
     postResumeZfs = z001scripted.boot.initrd.postResumeCommands;
     preSwitch = s002.system.preSwitchChecks.blankroot;
     preSwitchEnforce = s002enforce.system.preSwitchChecks.blankroot;
+  } // lib.optionalAttrs (upstreamModules != null) {
+    # The whole pre-switch script as nixpkgs' pre-switch-check.nix writes it.
+    preSwitchUpstream = s002.system.preSwitchChecks.script;
+    preSwitchEnforceUpstream = s002enforce.system.preSwitchChecks.script;
   };
   # The store path of the binary in the scripts, for check.sh to replace with a stand-in.
   inherit bin;
