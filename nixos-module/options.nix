@@ -79,7 +79,7 @@ in
       example = "root-blank";
       description = ''
         Btrfs: the read-only snapshot the root is recreated from, relative to the top level.
-        `null` recreates an empty root (`--empty`, what seed 004 did with `btrfs subvolume create`).
+        `null` recreates an empty root (`--empty`, what itsdrike's NixOS guide (its "Impermanence" chapter) did with `btrfs subvolume create`).
       '';
     };
 

@@ -360,7 +360,7 @@ STUB
   fi
 fi
 
-# 4. Without nixpkgs too: the committed golden unit's ExecStart (seed 002, what the module
+# 4. Without nixpkgs too: the committed golden unit's ExecStart ("Full Disk Encryption and Impermanence on NixOS" (2025), what the module
 #    generates; step 2 keeps it current) runs on a loop image with the real binary.
 python3 - vm-tests/golden/btrfs-luks.unit >"$tmp/golden.json" <<'PY'
 import json, shlex, sys

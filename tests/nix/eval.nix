@@ -261,7 +261,8 @@ let
     else
       "nixpkgs' serviceToUnit (nixos/lib/systemd-lib.nix)";
   goldenHeader = ''
-    # boot.initrd.systemd.services.blankroot for seed 002 (btrfs on LUKS "enc"), as NixOS writes it
+    # boot.initrd.systemd.services.blankroot for the layout of "Full Disk Encryption and Impermanence
+    # on NixOS" (2025): btrfs on LUKS "enc", as NixOS writes it
     # to the initrd's /etc/systemd/system/blankroot.service (nixpkgs' systemd-lib.nix serviceToUnit);
     # made by tests/nix/check.sh. Store paths: @blankroot@ (the package), @glibcLocales@ and @tzdata@
     # (systemd.globalEnvironment of a default NixOS, which NixOS writes into initrd units too).
@@ -286,7 +287,7 @@ let
   ];
 
   failures = lib.concatLists [
-    # seed 002: everything derived from fileSystems."/" and boot.initrd.luks
+    # "Full Disk Encryption and Impermanence on NixOS" (2025): everything derived from fileSystems."/" and boot.initrd.luks
     (clean "002" s002)
     # archive mode by default in the module (keep = 3, keepDays = 14), delete mode when asked
     (eq "002 args" (args s002) ([
@@ -437,7 +438,7 @@ let
     (eq "explicit device protect" s002explicit.boot.blankroot.protect [ "home" "nix" "persist" "log" ])
     (eq "explicit device after" (unit s002explicit).after ([ "dev-mapper-enc.device" "systemd-cryptsetup@enc.service" ] ++ base))
     (eq "explicit device before" (unit s002explicit).before (unit s002).before)
-    # seed 004: empty root, two LUKS devices, root on /dev/mapper/cryptfs
+    # itsdrike's NixOS guide (its "Impermanence" chapter): empty root, two LUKS devices, root on /dev/mapper/cryptfs
     (clean "004" s004)
     (eq "004 args" (args s004) ([ "--fs" "btrfs" "--device" "/dev/mapper/cryptfs" "--subvolume" "root" "--empty" "--protect" "nix" "--protect" "persist" ] ++ archiveArgs))
     (eq "004 after" (unit s004).after ([ "dev-mapper-cryptfs.device" "systemd-cryptsetup@cryptfs.service" ] ++ base))
