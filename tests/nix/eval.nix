@@ -135,6 +135,19 @@ let
   noWipeNoOption = evalWith { withSpecialisations = false; } [ seeds.seed002 { boot.blankroot.noWipeEntry.enable = true; } ];
   # Automatic boot assessment.
   status = c: c.systemd.services.blankroot-status;
+  metricsOn = eval [ seeds.seed002 { boot.blankroot.metrics.enable = true; } ];
+  metricsOnce = eval [
+    seeds.seed002
+    {
+      boot.blankroot.metrics = {
+        enable = true;
+        interval = null;
+        check = false;
+        directory = "/srv/textfile";
+      };
+    }
+  ];
+  metricsUnit = c: c.systemd.services.blankroot-metrics;
   counting = extra: evalWith { withBootCounting = true; withLanzaboote = true; } ([ seeds.seed002 ] ++ extra);
   countOn = counting [ { boot.loader.systemd-boot = { enable = true; bootCounting.enable = true; }; } ];
   countOffSdBoot = counting [ { boot.loader.systemd-boot.bootCounting.enable = true; } ];
@@ -400,6 +413,17 @@ let
     (eq "lanzaboote counting: required" (status countLanza).requiredBy [ "boot-complete.target" ])
     (eq "lanzaboote initialTries = 0: not required" (status countLanzaZero).requiredBy [ ])
     (eq "bootAssessment = false: not required" (status countOptedOut).requiredBy [ ])
+    # boot.blankroot.metrics: off by default; on, a unit after the status check (never requiring
+    # it) that records a check and writes the metrics file whole, at boot and hourly.
+    (eq "metrics off by default" (s002.systemd.services ? blankroot-metrics) false)
+    (clean "metrics on" metricsOn)
+    (eq "metrics unit ExecStart" (metricsUnit metricsOn).serviceConfig.ExecStart "${bin} status --format prometheus --output /var/lib/prometheus-node-exporter-text-files/blankroot.prom")
+    (eq "metrics unit check first, its findings not a failure" (metricsUnit metricsOn).serviceConfig.ExecStartPre [ "-${bin} check --record /run/blankroot/check.json" ])
+    (eq "metrics unit order" (metricsUnit metricsOn).after [ "blankroot-status.service" "local-fs.target" ])
+    (eq "metrics unit never requires the status check" ((metricsUnit metricsOn).requires ++ (metricsUnit metricsOn).wants) [ ])
+    (eq "metrics unit at boot" (metricsUnit metricsOn).wantedBy [ "multi-user.target" ])
+    (eq "metrics unit hourly" (metricsUnit metricsOn).startAt [ "hourly" ])
+    (eq "metrics once per boot, no check, own directory" [ (metricsUnit metricsOnce).startAt (metricsUnit metricsOnce).serviceConfig.ExecStartPre (metricsUnit metricsOnce).serviceConfig.ExecStart ] [ [ ] [ ] "${bin} status --format prometheus --output /srv/textfile/blankroot.prom" ])
     (eq "statusCheck = false: no unit" countNoStatus.systemd.services { })
     # mount options: device= and degraded from fileSystems."/".options, nothing else
     (clean "raid1" raid1)

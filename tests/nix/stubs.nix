@@ -43,6 +43,10 @@ let
       conflicts = list;
       wantedBy = list;
       requiredBy = list;
+      startAt = mkOption {
+        type = types.either types.str (types.listOf types.str);
+        default = [ ];
+      };
       unitConfig = mkOption {
         type = types.attrsOf types.anything;
         default = { };
