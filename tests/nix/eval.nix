@@ -102,6 +102,32 @@ let
     seeds.impermanenceEvaluated
     seeds.preservation
     seeds.secrets
+    # Each store on a filesystem of its own (a store on the wiped / is refused: #231 below).
+    {
+      fileSystems."/persist-b" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=persist-b" ]; neededForBoot = true; };
+      fileSystems."/state" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=state" ]; neededForBoot = true; };
+    }
+  ];
+  # impermanence #231: the store inside the wiped /home; the same store on the wiped / itself.
+  trap231 = evalWith { withImpermanence = true; } [
+    seeds.seed002
+    {
+      environment.persistence."/home/persist".directories = [ "/var/lib/foo" ];
+      boot.blankroot.targets."/home" = { };
+    }
+  ];
+  trap231root = evalWith { withImpermanence = true; } [
+    seeds.seed002
+    { environment.persistence."/keep".directories = [ "/var/lib/foo" ]; }
+  ];
+  # Made safe: the store on its own subvolume, mounted inside /home.
+  safe231 = evalWith { withImpermanence = true; } [
+    seeds.seed002
+    {
+      fileSystems."/home/persist" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=home-persist" ]; neededForBoot = true; };
+      environment.persistence."/home/persist".directories = [ "/var/lib/foo" ];
+      boot.blankroot.targets."/home" = { };
+    }
   ];
   preservationOff = evalWith { withPreservation = true; withSecrets = true; } [
     seeds.seed002
@@ -148,6 +174,63 @@ let
     }
   ];
   metricsUnit = c: c.systemd.services.blankroot-metrics;
+
+  # boot.blankroot.targets (issue 15): /home beside /, in the initrd (same LUKS device), in the
+  # booted system (a second LUKS device only crypttab opens), on ZFS; and the refusals.
+  home002 = eval [ seeds.seed002 { boot.blankroot.targets."/home" = { }; } ];
+  homeStage2 = eval [
+    seeds.seed002
+    {
+      fileSystems."/home".device = lib.mkForce "/dev/mapper/crypthome";
+      boot.blankroot.targets."/home" = { };
+    }
+  ];
+  homeStop = eval [
+    seeds.seed002
+    {
+      fileSystems."/home".device = lib.mkForce "/dev/mapper/crypthome";
+      boot.blankroot.targets."/home" = { onFailure = "stop"; archive.enable = false; };
+    }
+  ];
+  home000 = evalWith { withZfsOptions = true; } [ seeds.seed000 { boot.blankroot.targets."/home" = { }; } ];
+  noFs = eval [ seeds.seed002 { boot.blankroot.targets."/srv" = { }; } ];
+  twice = eval [
+    seeds.seed002
+    {
+      fileSystems."/home2" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=home" ]; };
+      boot.blankroot.targets."/home" = { };
+      boot.blankroot.targets."/home2" = { };
+    }
+  ];
+  nestedTarget = eval [
+    seeds.seed002
+    {
+      fileSystems."/home/alice" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=alice" ]; };
+      boot.blankroot.targets."/home" = { };
+      boot.blankroot.targets."/home/alice" = { };
+    }
+  ];
+  nestedSubvol = eval [
+    seeds.seed002
+    {
+      fileSystems."/srv" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=home/srv" ]; };
+      boot.blankroot.targets."/home" = { };
+    }
+  ];
+  rootTarget = eval [ seeds.seed002 { boot.blankroot.targets."/" = { }; } ];
+  tmpfsTarget = eval [
+    seeds.seed002
+    {
+      fileSystems."/tmp2" = { device = "none"; fsType = "tmpfs"; };
+      boot.blankroot.targets."/tmp2" = { };
+    }
+  ];
+  refused = name: c: infix: check name (lib.any (lib.hasInfix infix) (failed c)) "no assertion with ${builtins.toJSON infix} in ${builtins.toJSON (failed c)}";
+  homeArgs = [
+    "--mount-point" "/home" "--fs" "btrfs" "--device" seeds.uuid "--subvolume" "home" "--blank" "home-blank"
+    "--protect" "root" "--protect" "nix" "--protect" "persist" "--protect" "log"
+    "--archive-dir" "old_home" "--keep" "3" "--keep-days" "14"
+  ];
   counting = extra: evalWith { withBootCounting = true; withLanzaboote = true; } ([ seeds.seed002 ] ++ extra);
   countOn = counting [ { boot.loader.systemd-boot = { enable = true; bootCounting.enable = true; }; } ];
   countOffSdBoot = counting [ { boot.loader.systemd-boot.bootCounting.enable = true; } ];
@@ -336,7 +419,12 @@ let
     ])
     (eq "002 config.json persist_dir" config002.persist_dir "/persist")
     (eq "002 config.json persistence" (lib.head config002.persistence) { path = "/etc/nixos"; stored = "/persist/etc/nixos"; })
-    (eq "002 config.json members" (lib.attrNames config002) [ "args" "must_persist" "persist_dir" "persisted" "persistence" ])
+    (eq "002 config.json members" (lib.attrNames config002) [ "args" "mounts" "must_persist" "persist_dir" "persisted" "persistence" "stores" "targets" ])
+    (eq "002 config.json: the root is the one target" config002.targets [ { mount_point = "/"; args = args s002; stage = "initrd"; } ])
+    (eq "002 config.json: the stores" config002.stores [ "/persist" ])
+    (eq "002 config.json: /home among the mounts" (lib.findFirst (m: m.mount_point == "/home") null config002.mounts) {
+      mount_point = "/home"; fs_type = "btrfs"; device = seeds.uuid; subvolume = "home"; dataset = null; needed_for_boot = false;
+    })
     # the pre-switch check reads the configuration being switched to ($1, the new toplevel)
     (check "002 preSwitchChecks" (lib.hasInfix ''new_config="''${1-}/etc/blankroot/config.json"'' s002.system.preSwitchChecks.blankroot
       && lib.hasInfix ''${bin} check --config "$new_config"; then'' s002.system.preSwitchChecks.blankroot) s002.system.preSwitchChecks.blankroot)
@@ -345,8 +433,9 @@ let
       && lib.hasInfix "exit 1" s002enforce.system.preSwitchChecks.blankroot) s002enforce.system.preSwitchChecks.blankroot)
     (eq "off: no pre-switch check" (removeAttrs s002off.system.preSwitchChecks [ "script" ]) { })
     (eq "002 without preSwitchChecks" (failed s002noSwitch) [ ])
-    (eq "002 without impermanence" (configOf s002noSwitch) {
+    (eq "002 without impermanence" (removeAttrs (configOf s002noSwitch) [ "mounts" ]) {
       args = args s002noSwitch; persisted = [ ]; persist_dir = null; persistence = [ ]; must_persist = [ ];
+      stores = [ ]; targets = [ { mount_point = "/"; args = args s002noSwitch; stage = "initrd"; } ];
     })
     # config.json: every persisted path with its persistent copy, and the key files named
     (clean "persistence and secrets" persistAll)
@@ -413,6 +502,53 @@ let
     (eq "lanzaboote counting: required" (status countLanza).requiredBy [ "boot-complete.target" ])
     (eq "lanzaboote initialTries = 0: not required" (status countLanzaZero).requiredBy [ ])
     (eq "bootAssessment = false: not required" (status countOptedOut).requiredBy [ ])
+    # boot.blankroot.targets: nothing changes for / when none is added (the golden unit above);
+    # /home on the root's LUKS device: in the initrd, after the root, before sysroot.mount
+    (clean "targets: /home" home002)
+    (eq "targets: /home in config.json" (configOf home002).targets [
+      { mount_point = "/"; args = args s002; stage = "initrd"; }
+      { mount_point = "/home"; args = homeArgs; stage = "initrd"; }
+    ])
+    (eq "targets: / unchanged" (args home002) (args s002))
+    (eq "targets: /home initrd unit ExecStart" home002.boot.initrd.systemd.services.blankroot-home.serviceConfig.ExecStart
+      "${bin} rollback ${utils.escapeSystemdExecArgs homeArgs}")
+    (eq "targets: /home initrd unit after" home002.boot.initrd.systemd.services.blankroot-home.after [
+      "${utils.escapeSystemdPath seeds.uuid}.device" "systemd-cryptsetup@enc.service" "blankroot.service" "local-fs-pre.target" "systemd-hibernate-resume.service" "systemd-modules-load.service"
+    ])
+    (eq "targets: /home initrd unit before" home002.boot.initrd.systemd.services.blankroot-home.before [ "sysroot.mount" "shutdown.target" ])
+    (eq "targets: /home initrd unit once per boot" home002.boot.initrd.systemd.services.blankroot-home.unitConfig.ConditionPathExists "!/run/blankroot/status.home.json")
+    (eq "targets: /home initrd unit wanted (continue)" home002.boot.initrd.systemd.services.blankroot-home.wantedBy [ "sysroot.mount" "initrd.target" ])
+    (eq "targets: no stage-2 unit for an initrd target" (home002.systemd.services ? blankroot-home) false)
+    # /home on a device only crypttab opens: a unit of the booted system before home.mount
+    (clean "targets: /home in stage 2" homeStage2)
+    (eq "targets: stage 2 in config.json" (lib.elemAt (configOf homeStage2).targets 1).stage "booted")
+    (eq "targets: stage-2 unit after its device" homeStage2.systemd.services.blankroot-home.after [ "dev-mapper-crypthome.device" "systemd-cryptsetup@crypthome.service" ])
+    (eq "targets: stage-2 unit requires its device" homeStage2.systemd.services.blankroot-home.requires [ "dev-mapper-crypthome.device" ])
+    (eq "targets: stage-2 unit before home.mount" homeStage2.systemd.services.blankroot-home.before [ "home.mount" "local-fs.target" "shutdown.target" ])
+    (eq "targets: stage-2 unit wanted by home.mount" homeStage2.systemd.services.blankroot-home.wantedBy [ "home.mount" ])
+    (check "targets: stage-2 unit runs with --before-mount" (lib.hasPrefix "${bin} rollback ${utils.escapeSystemdExecArgs [ "--before-mount" "--mount-point" "/home" ]} " homeStage2.systemd.services.blankroot-home.serviceConfig.ExecStart) homeStage2.systemd.services.blankroot-home.serviceConfig.ExecStart)
+    (eq "targets: stage-2 unit never in the initrd" (homeStage2.boot.initrd.systemd.services ? blankroot-home) false)
+    (eq "targets: the status check waits for it" (lib.elem "blankroot-home.service" homeStage2.systemd.services.blankroot-status.after) true)
+    (eq "targets: stop: home.mount requires it" [ homeStop.systemd.services.blankroot-home.requiredBy homeStop.systemd.services.blankroot-home.wantedBy ] [ [ "home.mount" ] [ ] ])
+    (check "targets: delete mode per target" (!(lib.elem "--archive-dir" (lib.elemAt (configOf homeStop).targets 1).args)) "archive.enable = false")
+    # ZFS: rpool/safe/home in the root's pool, in the initrd after the import
+    (clean "targets: ZFS /home" home000)
+    (eq "targets: ZFS /home args" (lib.elemAt (configOf home000).targets 1).args [
+      "--mount-point" "/home" "--fs" "zfs" "--dataset" "rpool/safe/home" "--snapshot" "blank" "--archive-dir" "rpool/safe/old_home" "--keep" "3" "--keep-days" "14"
+    ])
+    (check "targets: ZFS /home after the import" (lib.elem "zfs-import-rpool.service" home000.boot.initrd.systemd.services.blankroot-home.after) (builtins.toJSON home000.boot.initrd.systemd.services.blankroot-home.after))
+    # the #231 trap: a store on a wiped filesystem is refused before anything is built
+    (refused "#231: store inside the wiped /home" trap231 "the persistent store /home/persist lies on /home, which is wiped at every boot")
+    (refused "#231: store on the wiped /" trap231root "the persistent store /keep lies on /, which is wiped at every boot")
+    (clean "#231: store on its own subvolume inside /home" safe231)
+    (eq "#231: its mount is protected from /home's rollback" (lib.elem "home-persist" (lib.elemAt (configOf safe231).targets 1).args) true)
+    # refusals that name the option and the fix
+    (refused "targets: no fileSystems entry" noFs ''boot.blankroot.targets."/srv": there is no fileSystems entry mounted on /srv; add fileSystems."/srv"'')
+    (refused "targets: two targets on one subvolume" twice "/home and /home2 are the same subvolume")
+    (refused "targets: a target inside another" nestedTarget "the target /home/alice lies inside the target /home")
+    (refused "targets: a mounted subvolume inside a target" nestedSubvol "the subvolume of /srv (home/srv) lies inside that of the target /home (home) and would be erased with it")
+    (refused "targets: / is not a target" rootTarget ''boot.blankroot.targets."/": / is configured by boot.blankroot.* itself'')
+    (refused "targets: a tmpfs target" tmpfsTarget "only btrfs and zfs targets can be rolled back")
     # boot.blankroot.metrics: off by default; on, a unit after the status check (never requiring
     # it) that records a check and writes the metrics file whole, at boot and hourly.
     (eq "metrics off by default" (s002.systemd.services ? blankroot-metrics) false)
