@@ -685,11 +685,24 @@ in
   # A multi-device case names the filesystem's members ({ config; members; }): loop_case.py makes
   # it over that many loop devices and removes the members the arguments do not name (degraded).
   rootCases = lib.mapAttrs (_: v: let c = v.config or v; in {
-    args = args c;
-    execStart = (unit c).serviceConfig.ExecStart;
+    args = v.args or (args c);
+    execStart = v.execStart or (unit c).serviceConfig.ExecStart;
     members = v.members or null;
     inherit bin;
   }) {
+    # boot.blankroot.targets: the units' own command lines (the booted one with --before-mount).
+    homeTarget = {
+      args = (lib.elemAt (configOf home002).targets 1).args;
+      execStart = home002.boot.initrd.systemd.services.blankroot-home.serviceConfig.ExecStart;
+    };
+    homeStage2 = {
+      args = [ "--before-mount" ] ++ (lib.elemAt (configOf homeStage2).targets 1).args;
+      execStart = homeStage2.systemd.services.blankroot-home.serviceConfig.ExecStart;
+    };
+    zfsHome = {
+      args = (lib.elemAt (configOf home000).targets 1).args;
+      execStart = home000.boot.initrd.systemd.services.blankroot-home.serviceConfig.ExecStart;
+    };
     seed002 = s002;
     seed002archive = s002archive;
     seed002delete = s002delete;
