@@ -10,10 +10,13 @@
   "btrfs-no-wipe"
   "btrfs-boot-counting"
   "btrfs-metrics"
+  "btrfs-home"
+  "btrfs-home-stage2"
   "btrfs-raid1"
   "zfs"
   "zfs-luks"
   "zfs-encrypted"
+  "zfs-home"
   "scripted-btrfs"
   "scripted-zfs"
 ]
