@@ -115,6 +115,25 @@ in
           };
         };
       }
+      (lib.mkIf cfg.metrics.enable {
+        # The status as node-exporter textfile metrics (src/metrics.rs). Ordered after the status
+        # check, never requiring it: a boot whose rollback failed is what the metrics must show.
+        systemd.services.blankroot-metrics = {
+          description = "Write blankroot's status as metrics for node-exporter";
+          wantedBy = [ "multi-user.target" ];
+          after = [
+            "blankroot-status.service"
+            "local-fs.target"
+          ];
+          startAt = lib.optional (cfg.metrics.interval != null) cfg.metrics.interval;
+          serviceConfig = {
+            Type = "oneshot";
+            # `check` exits 1 when it finds something: that is a metric, not a failure.
+            ExecStartPre = lib.optional cfg.metrics.check "-${bin} check --record /run/blankroot/check.json";
+            ExecStart = "${bin} status --format prometheus --output ${cfg.metrics.directory}/blankroot.prom";
+          };
+        };
+      })
       (lib.optionalAttrs (options ? system.preSwitchChecks) {
         system.preSwitchChecks.blankroot = lib.mkIf (cfg.preSwitchCheck != "off") check;
       })

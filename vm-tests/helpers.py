@@ -178,7 +178,7 @@ def assert_kept(tag: str) -> None:
 
 
 def make_btrfs(device: str, blank: bool = True, mkfs: str = "") -> None:
-    """The seed 002 layout: subvolumes root, persist, nix-less (the store comes from the host),
+    """The "Full Disk Encryption and Impermanence on NixOS" (2025) layout: subvolumes root, persist, nix-less (the store comes from the host),
     and the read-only blank snapshot of the empty root. `mkfs`: other mkfs.btrfs arguments
     (profiles, more devices)."""
     machine.succeed(

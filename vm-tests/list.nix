@@ -9,6 +9,7 @@
   "btrfs-skip-next-boot"
   "btrfs-no-wipe"
   "btrfs-boot-counting"
+  "btrfs-metrics"
   "btrfs-raid1"
   "zfs"
   "zfs-luks"

@@ -10,6 +10,9 @@
 {
   lib,
   nixpkgs ? null,
+  # A directory with nixpkgs' nixos/modules/misc/assertions.nix and
+  # nixos/modules/system/activation/pre-switch-check.nix (tests/nix/stubs.nix `upstream`).
+  upstreamModules ? null,
 }:
 let
   escape = import ./systemd-escape.nix { inherit lib; };
@@ -47,12 +50,14 @@ let
     stubArgs: modules:
     (lib.evalModules {
       modules = [
-        (import ./stubs.nix stubArgs)
+        (import ./stubs.nix (stubArgs // { upstream = upstreamModules; }))
         ../../nixos-module
         {
           _module.args = {
             inherit utils;
-            pkgs = { };
+            # pre-switch-check.nix turns the fragments into one script with
+            # pkgs.writeShellScript: here the script's text, for check.sh to run.
+            pkgs.writeShellScript = _name: text: text;
           };
           boot.blankroot.enable = lib.mkDefault true;
           boot.blankroot.package = package;
@@ -130,6 +135,19 @@ let
   noWipeNoOption = evalWith { withSpecialisations = false; } [ seeds.seed002 { boot.blankroot.noWipeEntry.enable = true; } ];
   # Automatic boot assessment.
   status = c: c.systemd.services.blankroot-status;
+  metricsOn = eval [ seeds.seed002 { boot.blankroot.metrics.enable = true; } ];
+  metricsOnce = eval [
+    seeds.seed002
+    {
+      boot.blankroot.metrics = {
+        enable = true;
+        interval = null;
+        check = false;
+        directory = "/srv/textfile";
+      };
+    }
+  ];
+  metricsUnit = c: c.systemd.services.blankroot-metrics;
   counting = extra: evalWith { withBootCounting = true; withLanzaboote = true; } ([ seeds.seed002 ] ++ extra);
   countOn = counting [ { boot.loader.systemd-boot = { enable = true; bootCounting.enable = true; }; } ];
   countOffSdBoot = counting [ { boot.loader.systemd-boot.bootCounting.enable = true; } ];
@@ -256,7 +274,8 @@ let
     else
       "nixpkgs' serviceToUnit (nixos/lib/systemd-lib.nix)";
   goldenHeader = ''
-    # boot.initrd.systemd.services.blankroot for seed 002 (btrfs on LUKS "enc"), as NixOS writes it
+    # boot.initrd.systemd.services.blankroot for the layout of "Full Disk Encryption and Impermanence
+    # on NixOS" (2025): btrfs on LUKS "enc", as NixOS writes it
     # to the initrd's /etc/systemd/system/blankroot.service (nixpkgs' systemd-lib.nix serviceToUnit);
     # made by tests/nix/check.sh. Store paths: @blankroot@ (the package), @glibcLocales@ and @tzdata@
     # (systemd.globalEnvironment of a default NixOS, which NixOS writes into initrd units too).
@@ -281,7 +300,7 @@ let
   ];
 
   failures = lib.concatLists [
-    # seed 002: everything derived from fileSystems."/" and boot.initrd.luks
+    # "Full Disk Encryption and Impermanence on NixOS" (2025): everything derived from fileSystems."/" and boot.initrd.luks
     (clean "002" s002)
     # archive mode by default in the module (keep = 3, keepDays = 14), delete mode when asked
     (eq "002 args" (args s002) ([
@@ -324,7 +343,7 @@ let
     (check "002 preSwitchChecks warns" (!(lib.hasInfix "exit 1" s002.system.preSwitchChecks.blankroot) && !(lib.hasInfix "--strict" s002.system.preSwitchChecks.blankroot)) "default preSwitchCheck must not be fatal")
     (check "enforce: --strict, fatal" (lib.hasInfix ''${bin} check --config "$new_config" --strict; then'' s002enforce.system.preSwitchChecks.blankroot
       && lib.hasInfix "exit 1" s002enforce.system.preSwitchChecks.blankroot) s002enforce.system.preSwitchChecks.blankroot)
-    (eq "off: no pre-switch check" s002off.system.preSwitchChecks { })
+    (eq "off: no pre-switch check" (removeAttrs s002off.system.preSwitchChecks [ "script" ]) { })
     (eq "002 without preSwitchChecks" (failed s002noSwitch) [ ])
     (eq "002 without impermanence" (configOf s002noSwitch) {
       args = args s002noSwitch; persisted = [ ]; persist_dir = null; persistence = [ ]; must_persist = [ ];
@@ -394,6 +413,17 @@ let
     (eq "lanzaboote counting: required" (status countLanza).requiredBy [ "boot-complete.target" ])
     (eq "lanzaboote initialTries = 0: not required" (status countLanzaZero).requiredBy [ ])
     (eq "bootAssessment = false: not required" (status countOptedOut).requiredBy [ ])
+    # boot.blankroot.metrics: off by default; on, a unit after the status check (never requiring
+    # it) that records a check and writes the metrics file whole, at boot and hourly.
+    (eq "metrics off by default" (s002.systemd.services ? blankroot-metrics) false)
+    (clean "metrics on" metricsOn)
+    (eq "metrics unit ExecStart" (metricsUnit metricsOn).serviceConfig.ExecStart "${bin} status --format prometheus --output /var/lib/prometheus-node-exporter-text-files/blankroot.prom")
+    (eq "metrics unit check first, its findings not a failure" (metricsUnit metricsOn).serviceConfig.ExecStartPre [ "-${bin} check --record /run/blankroot/check.json" ])
+    (eq "metrics unit order" (metricsUnit metricsOn).after [ "blankroot-status.service" "local-fs.target" ])
+    (eq "metrics unit never requires the status check" ((metricsUnit metricsOn).requires ++ (metricsUnit metricsOn).wants) [ ])
+    (eq "metrics unit at boot" (metricsUnit metricsOn).wantedBy [ "multi-user.target" ])
+    (eq "metrics unit hourly" (metricsUnit metricsOn).startAt [ "hourly" ])
+    (eq "metrics once per boot, no check, own directory" [ (metricsUnit metricsOnce).startAt (metricsUnit metricsOnce).serviceConfig.ExecStartPre (metricsUnit metricsOnce).serviceConfig.ExecStart ] [ [ ] [ ] "${bin} status --format prometheus --output /srv/textfile/blankroot.prom" ])
     (eq "statusCheck = false: no unit" countNoStatus.systemd.services { })
     # mount options: device= and degraded from fileSystems."/".options, nothing else
     (clean "raid1" raid1)
@@ -432,7 +462,7 @@ let
     (eq "explicit device protect" s002explicit.boot.blankroot.protect [ "home" "nix" "persist" "log" ])
     (eq "explicit device after" (unit s002explicit).after ([ "dev-mapper-enc.device" "systemd-cryptsetup@enc.service" ] ++ base))
     (eq "explicit device before" (unit s002explicit).before (unit s002).before)
-    # seed 004: empty root, two LUKS devices, root on /dev/mapper/cryptfs
+    # itsdrike's NixOS guide (its "Impermanence" chapter): empty root, two LUKS devices, root on /dev/mapper/cryptfs
     (clean "004" s004)
     (eq "004 args" (args s004) ([ "--fs" "btrfs" "--device" "/dev/mapper/cryptfs" "--subvolume" "root" "--empty" "--protect" "nix" "--protect" "persist" ] ++ archiveArgs))
     (eq "004 after" (unit s004).after ([ "dev-mapper-cryptfs.device" "systemd-cryptsetup@cryptfs.service" ] ++ base))
@@ -506,6 +536,10 @@ in
     postResumeZfs = z001scripted.boot.initrd.postResumeCommands;
     preSwitch = s002.system.preSwitchChecks.blankroot;
     preSwitchEnforce = s002enforce.system.preSwitchChecks.blankroot;
+  } // lib.optionalAttrs (upstreamModules != null) {
+    # The whole pre-switch script as nixpkgs' pre-switch-check.nix writes it.
+    preSwitchUpstream = s002.system.preSwitchChecks.script;
+    preSwitchEnforceUpstream = s002enforce.system.preSwitchChecks.script;
   };
   # The store path of the binary in the scripts, for check.sh to replace with a stand-in.
   inherit bin;
