@@ -28,7 +28,6 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
     else {
         unreachable!("called for Btrfs targets")
     };
-    let t0 = std::time::Instant::now(); // TIMING
     let top = TopMount::mount(device, mount_options.as_deref(), true)?;
     let root_fd = subvolume(&top, root, "root")?.ok_or_else(|| {
         Error::runtime(format!(
@@ -109,7 +108,6 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
         }
     };
     let mut diff = diff;
-    eprintln!("TIMING compared {:?}", t0.elapsed()); // TIMING
     diff.notes.extend(notes);
     // The live system as it runs (where the root is mounted: /nix and the rest are there too),
     // else the root subvolume itself.
@@ -182,27 +180,6 @@ fn read_bulk(
         None => None,
     };
     let plan = bulk::plan(top.fd(), live, blank.map(|b| b.1), w.filter)?;
-    eprintln!("TIMING planned"); // TIMING
-    if std::env::var_os("BRT_LOADONLY").is_some() {
-        // TIMING
-        let ids = plan.0.clone(); // TIMING
-        let t0 = std::time::Instant::now(); // TIMING
-        crate::btrfs::tree::Loader::run(
-            top.fd(),
-            ids.clone(),
-            std::env::var("BRT_THREADS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(8),
-            |l| {
-                for id in &ids {
-                    let _ = l.take(*id);
-                }
-            },
-        ); // TIMING
-        eprintln!("TIMING loadonly {:?}", t0.elapsed()); // TIMING
-        return Ok(Default::default()); // TIMING
-    } // TIMING
     bulk::with(top.fd(), plan, |mut src| {
         let live_dir = src.root(live, root.to_path())?;
         let blank_dir = match blank {

@@ -90,11 +90,7 @@ pub fn with<'a, R>(
     (ids, children): (Vec<u64>, Vec<Child>),
     f: impl FnOnce(Bulk<'a, '_>) -> R,
 ) -> R {
-    let threads = std::env::var("BRT_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(THREADS); // TIMING
-    Loader::run(top, ids, threads, |loader| {
+    Loader::run(top, ids, THREADS, |loader| {
         f(Bulk {
             top,
             loader,

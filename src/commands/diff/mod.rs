@@ -446,9 +446,7 @@ fn suggest_dir(args: &Request) -> Result<Option<String>> {
 
 /// Runs `blankroot diff` and returns the exit code: 0 listed, 1 failed or incomplete, 2 usage.
 /// With `--suggest`, stdout is the Nix expression alone and the listing goes to stderr.
-pub static T0: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new(); // TIMING
 pub fn run(args: &Request) -> u8 {
-    T0.get_or_init(std::time::Instant::now); // TIMING
     let outcome = suggest_dir(args).and_then(|dir| {
         let r = resolve(args)?;
         let opts = Options {
@@ -457,9 +455,7 @@ pub fn run(args: &Request) -> u8 {
             system: dir.is_some(),
             mount_point: r.mount_point.clone(),
         };
-        eprintln!("TIMING resolved {:?}", T0.get().map(|t| t.elapsed())); // TIMING
         let mut o = diff(&r.target, &opts)?;
-        eprintln!("TIMING diffed {:?}", T0.get().map(|t| t.elapsed())); // TIMING
         let mut notes = r.notes;
         notes.append(&mut o.diff.notes);
         o.diff.notes = notes;
@@ -482,14 +478,9 @@ pub fn run(args: &Request) -> u8 {
                     let _ = std::io::stderr().lock().write_all(listing.as_bytes());
                     suggest::suggest(&o.diff, &sys, module, &dir)
                 }
-                _ if args.json => {
-                    eprintln!("TIMING json start {:?}", T0.get().map(|t| t.elapsed()));
-                    let j = output::json(&o.diff, &o.target);
-                    j
-                } // TIMING
+                _ if args.json => output::json(&o.diff, &o.target),
                 _ => output::text(&o.diff, &o.title),
             };
-            eprintln!("TIMING formatted {:?}", T0.get().map(|t| t.elapsed())); // TIMING
             let mut out = std::io::stdout().lock();
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 if e.kind() != std::io::ErrorKind::BrokenPipe {

@@ -517,15 +517,7 @@ pub fn json(d: &Diff, target: &str) -> String {
     } else {
         "\n  ],\n"
     });
-    eprintln!(
-        "TIMING json changes written {:?}",
-        super::T0.get().map(|t| t.elapsed())
-    ); // TIMING
-    let g = groups(d); // TIMING
-    eprintln!(
-        "TIMING json groups made {:?}",
-        super::T0.get().map(|t| t.elapsed())
-    ); // TIMING
+    let g = groups(d);
     write_list(&mut w, "directories", g.into_iter(), |g, path, out| {
         let path_bytes = path_members(g.dir, path);
         put(
