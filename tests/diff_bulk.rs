@@ -52,7 +52,8 @@ fn apply_change(root: &Path, c: &Change, btrfs: bool) {
             }
         }
         Change::ReadOnly(r) => {
-            if btrfs {
+            // Only on a directory: `btrfs property` opens its path (a fifo would block).
+            if btrfs && std::fs::symlink_metadata(at(r)).is_ok_and(|m| m.is_dir()) {
                 let _ = Command::new("btrfs")
                     .args(["-q", "property", "set", "-ts"])
                     .arg(at(r))
