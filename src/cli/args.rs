@@ -36,42 +36,42 @@ pub(super) enum Sub {
         override_usage = rollback_usage!(),
         after_help = COMMAND_AFTER_HELP
     )]
-    Rollback(RollbackCommand),
+    Rollback(Deferred<RollbackCommand>),
     #[command(
         about = "Print the record of the last run",
         long_about = status_text!(),
         override_usage = status_usage!(),
         after_help = COMMAND_AFTER_HELP
     )]
-    Status(StatusArgs),
+    Status(Deferred<StatusArgs>),
     #[command(
         about = "List what the next boot erases (read-only)",
         long_about = diff_text!(),
         override_usage = diff_usage!(),
         after_help = COMMAND_AFTER_HELP
     )]
-    Diff(DiffCommand),
+    Diff(Deferred<DiffCommand>),
     #[command(
         about = "Check that the next boot's rollback will go through (read-only)",
         long_about = check_text!(),
         override_usage = check_usage!(),
         after_help = COMMAND_AFTER_HELP
     )]
-    Check(CheckCommand),
+    Check(Deferred<CheckCommand>),
     #[command(
         about = "List the archived roots (read-only)",
         long_about = archives_text!(),
         override_usage = archives_usage!(),
         after_help = COMMAND_AFTER_HELP
     )]
-    Archives(ArchivesCommand),
+    Archives(Deferred<ArchivesCommand>),
     #[command(
         about = "Copy paths back out of an archived root",
         long_about = restore_text!(),
         override_usage = restore_usage!(),
         after_help = COMMAND_AFTER_HELP
     )]
-    Restore(RestoreCommand),
+    Restore(Deferred<RestoreCommand>),
     #[command(
         name = "skip-next-boot",
         about = "Leave the root as it is at the next boot, once",
@@ -79,7 +79,55 @@ pub(super) enum Sub {
         override_usage = skip_usage!(),
         after_help = COMMAND_AFTER_HELP
     )]
-    SkipNextBoot(SkipCommand),
+    SkipNextBoot(Deferred<SkipCommand>),
+}
+
+/// A command's options, added to its clap `Command` only when that command is the one parsed
+/// (`Command::defer`). Building every option of every command is most of what a start costs:
+/// measured with callgrind, `blankroot --version` ran 1.86 M instructions, 85% of them in
+/// `Cli::command()` (the options of all seven commands, `TargetArgs` six times); under qemu TCG,
+/// where the boot unit starts, that was ~57 ms more than a minimal static program
+/// (bench/boot-cost.sh). Help, the man page and completions build the deferred parts as before.
+#[derive(Debug, Clone, Default)]
+pub struct Deferred<T>(pub T);
+
+impl<T: Args> Args for Deferred<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|c| keep_texts(c, T::augment_args))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|c| keep_texts(c, T::augment_args_for_update))
+    }
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+/// The derive sets a command's about texts from the struct's doc comment: run later than the
+/// command's own attributes (those of `Sub`'s variants), it would replace them. Keep them.
+fn keep_texts(c: clap::Command, augment: fn(clap::Command) -> clap::Command) -> clap::Command {
+    let about = c.get_about().cloned();
+    let long_about = c.get_long_about().cloned();
+    let mut c = augment(c);
+    if let Some(a) = about {
+        c = c.about(a);
+    }
+    if let Some(a) = long_about {
+        c = c.long_about(a);
+    }
+    c
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Deferred<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Deferred)
+    }
+    fn update_from_arg_matches(
+        &mut self,
+        m: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
 }
 
 /// The target options: which root, how it is rolled back (taken by every command that looks at

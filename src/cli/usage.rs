@@ -100,13 +100,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
         Err(e) => return Err(usage_error(&e, named.as_deref())),
     };
     Ok(match cli.command {
-        Sub::Rollback(a) => Command::Rollback(a),
-        Sub::Status(a) => Command::Status(a),
-        Sub::Diff(d) => Command::Diff(d),
-        Sub::Check(c) => Command::Check(c),
-        Sub::Archives(a) => Command::Archives(a),
-        Sub::Restore(r) => Command::Restore(r),
-        Sub::SkipNextBoot(k) => Command::SkipNextBoot(k),
+        Sub::Rollback(a) => Command::Rollback(a.0),
+        Sub::Status(a) => Command::Status(a.0),
+        Sub::Diff(d) => Command::Diff(d.0),
+        Sub::Check(c) => Command::Check(c.0),
+        Sub::Archives(a) => Command::Archives(a.0),
+        Sub::Restore(r) => Command::Restore(r.0),
+        Sub::SkipNextBoot(k) => Command::SkipNextBoot(k.0),
     })
 }
 
