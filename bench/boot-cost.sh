@@ -1,5 +1,6 @@
 #!/bin/bash
-# Boot-time cost of blankroot.service versus seed 002's shell-script rollback service, side by
+# Boot-time cost of blankroot.service versus the shell-script rollback service of "Full Disk
+# Encryption and Impermanence on NixOS" (2025), side by
 # side, on the same LUKS2 + Btrfs disk image, from systemd's own unit timestamps (journal
 # monotonic times, read in the initrd by the boot tests' check unit).
 #
@@ -41,7 +42,7 @@ base_overlay() { # base_overlay DIR
 	echo "cryptroot /dev/disk/by-partlabel/blankroot /etc/cryptroot.key luks" >"$1/etc/crypttab"
 }
 
-# blankroot, configured as the dracut module's users would for seed 002's layout.
+# blankroot, configured as the dracut module's users would for the layout of "Full Disk Encryption and Impermanence on NixOS" (2025).
 mkdir -p "$WORK/overlay-a" "$WORK/overlay-b"
 base_overlay "$WORK/overlay-a"
 cat >"$WORK/blankroot.conf" <<EOF
@@ -52,11 +53,11 @@ BLANKROOT_BINARY=$BLANKROOT_BIN
 EOF
 initrd_build "$WORK/initrd-blankroot.img" "$WORK/overlay-a" "$WORK/blankroot.conf"
 
-# Seed 002's service: its script verbatim (device `enc` renamed to cryptroot), run by bash with
+# The service of "Full Disk Encryption and Impermanence on NixOS" (2025): its script verbatim (device `enc` renamed to cryptroot), run by bash with
 # `set -e` as a NixOS `script` is, and its unit's ordering (after cryptsetup, before sysroot.mount).
 base_overlay "$WORK/overlay-b"
 u=$WORK/overlay-b/usr/lib/systemd/system
-cat >"$WORK/overlay-b/usr/libexec/brt/seed002-rollback.sh" <<'EOF'
+cat >"$WORK/overlay-b/usr/libexec/brt/fde2025-rollback.sh" <<'EOF'
 mkdir -p /mnt
 
 # We first mount the BTRFS root to /mnt
@@ -97,12 +98,12 @@ Before=sysroot.mount
 
 [Service]
 Type=oneshot
-ExecStart=/bin/bash -e /usr/libexec/brt/seed002-rollback.sh
+ExecStart=/bin/bash -e /usr/libexec/brt/fde2025-rollback.sh
 EOF
 ln -sfn ../rollback.service "$u/initrd.target.wants/rollback.service"
 initrd_build "$WORK/initrd-script.img" "$WORK/overlay-b" "" --install "cut umount"
 
-log "disk image (seed 002 layout: one level of nested subvolumes, which the script can delete)"
+log "disk image (the layout of 'Full Disk Encryption and Impermanence on NixOS' (2025): one level of nested subvolumes, which the script can delete)"
 btrfs_disk "$WORK/seed.img" yes yes "$KEY" 1
 cp --sparse=always "$WORK/seed.img" "$WORK/a.img"
 cp --sparse=always "$WORK/seed.img" "$WORK/b.img"
@@ -166,7 +167,7 @@ scale=$(((apm > bpm ? apm : bpm) / 40 + 1))
 row() { printf '%-46s %-22s %s\n' "$@"; }
 echo
 echo "Boot-time cost under qemu TCG (-smp 2 -m 1024), $rounds boots each, kernel $KVER, same LUKS2 + Btrfs image"
-row "(median [min-max], ms)" "blankroot.service" "seed 002 script"
+row "(median [min-max], ms)" "blankroot.service" "script (FDE, 2025)"
 row "rollback unit ran (ExecMainStart -> Exit)" "$am [$amin-$amax]" "$bm [$bmin-$bmax]"
 row "device unlocked -> /sysroot mounted" "$apm [$apmin-$apmax]" "$bpm [$bpmin-$bpmax]"
 row "/sysroot mounted, since kernel start" "$aum" "$bum"

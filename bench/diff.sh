@@ -16,7 +16,7 @@
 #               (what it takes for send to see everything; snapshots taken before timing)
 #   fs-diff     btrfs subvolume find-new against the blank's generation (the fs-diff.sh approach,
 #               rewritten from its description: files with new extents only)
-#   rsync       rsync -amvxx --dry-run --no-links root/ root-blank/ (seed 003's command)
+#   rsync       rsync -amvxx --dry-run --no-links root/ root-blank/ (the command of "Impermanent NixOS: on a VM + tmpfs root + flakes + LUKS" (2024))
 # Times are the tool's alone (its output to a file); turning each output into a list of paths
 # comes after. Recall: listed true paths / all true paths. Work files go to $BENCH_DIR
 # (default /var/tmp/blankroot-bench-diff). Needs btrfs-progs, rsync, python3.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark: blankroot rollback against the seed scripts and the floor, on identical images.
+# Benchmark: blankroot rollback against the scripts of two blog posts and the floor, on identical images.
 #
 #   sudo bench/rollback.sh [FILES] [RUNS]        (defaults: 150000 files, 5 runs per method)
 #
@@ -7,8 +7,8 @@
 # subvolumes, plus home/nix/persist/log and the read-only blank); every timed run gets a fresh
 # copy of it on its own loop device, with the page cache dropped, like a boot. Methods:
 #   floor      mount subvolid=5 + btrfs filesystem sync + umount (nothing can be faster)
-#   seed002    the seed 002 service: list -o / delete nested / delete root / snapshot blank
-#   seed004    the seed 004 service: recursive delete via list -o, then subvolume create
+#   fde2025    the service of "Full Disk Encryption and Impermanence on NixOS" (2025): list -o / delete nested / delete root / snapshot blank
+#   itsdrike   the service of itsdrike's NixOS guide (its "Impermanence" chapter): recursive delete via list -o, then subvolume create
 #   blankroot  blankroot rollback (release build)
 #   baseline   another blankroot binary, side by side, when BASELINE_BIN names one (e.g. the
 #              previous release's static build)
@@ -73,7 +73,7 @@ release() { losetup -d "$1"; loops=(); rm -f "$work/run.img"; }
 floor() {
   mount -o subvolid=5 "$1" "$mnt"; btrfs filesystem sync "$mnt" >/dev/null; umount "$mnt"
 }
-seed002() {
+fde2025() {
   mount -o subvol=/ "$1" "$mnt"
   btrfs subvolume list -o "$mnt/root" | cut -f9 -d' ' | while read -r s; do
     btrfs subvolume delete "$mnt/$s" >/dev/null
@@ -89,7 +89,7 @@ delete_recursively() {
     < <(btrfs subvolume list -o "$1" | cut -f 9- -d ' ')
   btrfs subvolume delete "$1" >/dev/null
 }
-seed004() {
+itsdrike() {
   mount -o subvol=/ "$1" "$mnt"
   delete_recursively "$mnt/root"
   btrfs subvolume create "$mnt/root" >/dev/null
@@ -103,7 +103,7 @@ blankroot() {
 baseline() {
   "$BASELINE_BIN" rollback --device "$1" --allow-outside-initrd --status-file "$work/status.json" --log-level warn 2>/dev/null
 }
-methods=(floor seed002 seed004 blankroot)
+methods=(floor fde2025 itsdrike blankroot)
 [ -z "${BASELINE_BIN:-}" ] || methods+=(baseline)
 
 div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
@@ -137,8 +137,9 @@ for method in "${methods[@]}"; do
   printf '%-10s %10.1f %14.2f\n' "$method" "$(div "${median[$method]}" 1000)" \
     "$(div "${median[$method]}" "${median[floor]}")"
 done
-printf 'blankroot is %.1fx faster than seed002 and %.1fx faster than seed004\n' \
-  "$(div "${median[seed002]}" "${median[blankroot]}")" \
-  "$(div "${median[seed004]}" "${median[blankroot]}")"
+echo 'fde2025: the script of "Full Disk Encryption and Impermanence on NixOS" (2025); itsdrike: the script of itsdrike'"'"'s NixOS guide ("Impermanence")'
+printf 'blankroot is %.1fx faster than fde2025 and %.1fx faster than itsdrike\n' \
+  "$(div "${median[fde2025]}" "${median[blankroot]}")" \
+  "$(div "${median[itsdrike]}" "${median[blankroot]}")"
 size=$(stat -c %s "$bin")
 printf 'release binary: %d bytes (%.2f MB); ldd: %s\n' "$size" "$(div "$size" 1000000)" "$(ldd "$bin" 2>&1 | head -1 | xargs)"

@@ -35,11 +35,22 @@ let
     options ? preservation.preserveAt && (config.preservation.enable or true)
   ) config.preservation.preserveAt;
   entries = h.storeEntries impermanence ++ h.storeEntries preservation;
+  # The stores themselves: impermanence's persistentStoragePath (the attribute names),
+  # preservation's preserveAt.<path>.
+  storeRoots = stores: lib.mapAttrsToList (name: st: toString (st.persistentStoragePath or name)) (lib.filterAttrs (_: st: st.enable or true) stores);
   persistDir =
     let
       first = h.firstStore impermanence;
     in
     if first != null then first else h.firstStore preservation;
+
+  # impermanence #231: a persistent store that lies on a wiped filesystem (the deepest mount
+  # containing it is / or a target) is erased with it at every boot.
+  wiped = [ "/" ] ++ map (t: t.mountPoint) (lib.attrValues cfg.targets);
+  mountPoints = map (fs: fs.mountPoint) (lib.attrValues config.fileSystems);
+  under = outer: p: outer == "/" || p == outer || lib.hasPrefix "${outer}/" p;
+  mountOf = p: lib.foldl' (best: m: if under m p && lib.stringLength m > lib.stringLength best then m else best) "/" mountPoints;
+  storeTraps = lib.filter (s: lib.elem (mountOf s) wiped) (lib.unique (storeRoots impermanence ++ storeRoots preservation));
 
   # Key files the configuration names, where the option exists and is set.
   set = v: v != null && v != "";
@@ -84,6 +95,11 @@ in
       {
         environment.systemPackages = [ cfg.package ];
 
+        assertions = map (s: {
+          assertion = false;
+          message = "boot.blankroot: the persistent store ${s} lies on ${mountOf s}, which is wiped at every boot: what it keeps would be erased with it (impermanence #231). Put the store on a filesystem of its own that is not wiped (fileSystems.\"${s}\" on its own subvolume or dataset, neededForBoot = true), or move it outside ${mountOf s}.";
+        }) storeTraps;
+
         # The members src/config.rs reads.
         environment.etc."blankroot/config.json".text = builtins.toJSON {
           args = cfg.rollbackArgs;
@@ -91,6 +107,29 @@ in
           persist_dir = persistDir;
           persistence = entries;
           must_persist = mustPersist;
+          # Every wiped filesystem, the root first (boot.blankroot.targets).
+          targets = [
+            {
+              mount_point = "/";
+              args = cfg.rollbackArgs;
+              stage = "initrd";
+            }
+          ] ++ map (t: {
+            mount_point = t.mountPoint;
+            args = t.rollbackArgs;
+            inherit (t) stage;
+          }) (lib.attrValues cfg.targets);
+          # Every fileSystems entry, for the checks that a wiped target takes nothing another
+          # mount or a persistent store needs (impermanence #231).
+          mounts = map (fs: {
+            mount_point = fs.mountPoint;
+            fs_type = fs.fsType or null;
+            device = if (fs.fsType or "") == "zfs" then null else h.devicePath (fs.device or null);
+            subvolume = if (fs.fsType or "") == "btrfs" then h.subvolOf fs else null;
+            dataset = if (fs.fsType or "") == "zfs" then fs.device or null else null;
+            needed_for_boot = h.neededForBoot fs;
+          }) (lib.attrValues config.fileSystems);
+          stores = lib.unique (storeRoots impermanence ++ storeRoots preservation);
         };
 
         # Before boot-complete.target always (harmless without boot counting) and, with
@@ -115,6 +154,25 @@ in
           };
         };
       }
+      (lib.mkIf cfg.metrics.enable {
+        # The status as node-exporter textfile metrics (src/metrics.rs). Ordered after the status
+        # check, never requiring it: a boot whose rollback failed is what the metrics must show.
+        systemd.services.blankroot-metrics = {
+          description = "Write blankroot's status as metrics for node-exporter";
+          wantedBy = [ "multi-user.target" ];
+          after = [
+            "blankroot-status.service"
+            "local-fs.target"
+          ];
+          startAt = lib.optional (cfg.metrics.interval != null) cfg.metrics.interval;
+          serviceConfig = {
+            Type = "oneshot";
+            # `check` exits 1 when it finds something: that is a metric, not a failure.
+            ExecStartPre = lib.optional cfg.metrics.check "-${bin} check --record /run/blankroot/check.json";
+            ExecStart = "${bin} status --format prometheus --output ${cfg.metrics.directory}/blankroot.prom";
+          };
+        };
+      })
       (lib.optionalAttrs (options ? system.preSwitchChecks) {
         system.preSwitchChecks.blankroot = lib.mkIf (cfg.preSwitchCheck != "off") check;
       })

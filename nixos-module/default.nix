@@ -6,6 +6,7 @@
     ./systemd-initrd.nix
     ./scripted.nix
     ./booted.nix
+    ./targets.nix
     ./no-wipe.nix
   ];
 }

@@ -119,7 +119,7 @@ rec {
 
   # LUKS devices that may back the root: the one the root device names when it is
   # /dev/mapper/<name>, otherwise every configured device (the root may sit on any of them, e.g.
-  # by-uuid of the filesystem inside the container, as in seed 002).
+  # by-uuid of the filesystem inside the container, as in "Full Disk Encryption and Impermanence on NixOS" (2025)).
   luksBacking =
     { luksDevices, device }:
     let

@@ -79,7 +79,7 @@ in
       example = "root-blank";
       description = ''
         Btrfs: the read-only snapshot the root is recreated from, relative to the top level.
-        `null` recreates an empty root (`--empty`, what seed 004 did with `btrfs subvolume create`).
+        `null` recreates an empty root (`--empty`, what itsdrike's NixOS guide (its "Impermanence" chapter) did with `btrfs subvolume create`).
       '';
     };
 
@@ -237,6 +237,42 @@ in
         systemd-boot-check-no-failures.service is), so with automatic boot assessment a boot whose
         rollback failed or did not run is not marked good. Needs `statusCheck`.
       '';
+    };
+
+    metrics = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Write blankroot's status as Prometheus metrics for node-exporter's textfile collector,
+          at every boot and then every `metrics.interval`: per target the result of this boot's
+          rollback, its duration, whether it was skipped and why, the archives kept and their
+          size, and the findings of `blankroot check` (blankroot-metrics.service, running
+          `blankroot status --format prometheus --output <directory>/blankroot.prom`). Point the
+          exporter at the directory: `services.prometheus.exporters.node.enabledCollectors =
+          [ "textfile" ]` and `extraFlags = [ "--collector.textfile.directory=<directory>" ]`.
+        '';
+      };
+      directory = mkOption {
+        type = types.str;
+        default = "/var/lib/prometheus-node-exporter-text-files";
+        description = "The textfile collector's directory; blankroot writes `blankroot.prom` there (whole or not at all) and makes the directory if it is missing.";
+      };
+      interval = mkOption {
+        type = types.nullOr types.str;
+        default = "hourly";
+        example = "*:0/15";
+        description = "How often the metrics are written again after boot (a systemd calendar event, the unit's `startAt`); `null`: once per boot.";
+      };
+      check = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Run `blankroot check --record` before writing the metrics, so they carry what the next
+          boot would lose (it reads the whole root once, like `blankroot diff`). Without it the
+          check findings are those of the last `blankroot check --record` of this boot, if any.
+        '';
+      };
     };
 
     preSwitchCheck = mkOption {

@@ -89,6 +89,33 @@ fn words(line: &str) -> Vec<String> {
 
 /// Creates `path` and the directories above it that are missing, new ones with `mode` (less the
 /// umask).
+/// Writes `bytes` to `file` whole or not at all: into a temporary name beside it (which
+/// node-exporter's textfile collector ignores: it reads `*.prom` only), synced, then renamed over
+/// it. The directory is made (0755) if missing; the file is 0644.
+pub fn write_atomic(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = file.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_dirs(dir, 0o755)?;
+    }
+    let written = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, file)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
 pub fn create_dirs(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new()

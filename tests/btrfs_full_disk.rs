@@ -1,6 +1,6 @@
 //! A nearly full disk must never leave the machine without a root (issue 9, defect 1).
 //!
-//! A 120 MiB btrfs with seed 004's layout: its data space filled to ENOSPC, its metadata filled
+//! A 120 MiB btrfs with the layout of itsdrike's NixOS guide (its "Impermanence" chapter): its data space filled to ENOSPC, its metadata filled
 //! with 3.9 KB extended attributes until ENOSPC, then some of them removed again, at levels from
 //! "nothing given back" to "plenty". At every level, in delete and archive mode, after every run
 //! (succeeded or failed) and after a second run: a subvolume named `root` exists and is either

@@ -1,4 +1,4 @@
-//! `blankroot diff --root PATH` with no blank (seed 003: tmpfs root): everything on the root's
+//! `blankroot diff --root PATH` with no blank ("Impermanent NixOS: on a VM + tmpfs root + flakes + LUKS" (2024): tmpfs root): everything on the root's
 //! filesystem is listed, except other mounts, persisted paths and what NixOS recreates.
 
 mod common;

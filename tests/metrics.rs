@@ -183,6 +183,43 @@ fn status_as_prometheus_metrics_one_series_per_target() {
     assert!(samples
         .iter()
         .any(|s| s.starts_with("blankroot_rollback_info{action=missing")));
+    // --output: the same text, in a file written whole (nothing else left in its directory),
+    // replaced on the next run; the text format has no file form.
+    let dir = img.dir.path().join("textfile");
+    let prom = dir.join("blankroot.prom");
+    let p = prom.to_str().unwrap();
+    for _ in 0..2 {
+        let written = run(&[
+            "status",
+            "--format",
+            "prometheus",
+            "--status-file",
+            st,
+            "--config",
+            c,
+            "--output",
+            p,
+        ]);
+        written.ok();
+        assert_eq!(written.stdout, "", "--output prints nothing");
+        assert_eq!(fs::read_to_string(&prom).unwrap(), out.stdout);
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["blankroot.prom"]);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&prom).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    let before = fs::read_to_string(&prom).unwrap();
+    run(&["status", "--status-file", st, "--output", p]).fails(
+        2,
+        "--output writes JSON or metrics: add --format prometheus",
+    );
+    assert_eq!(fs::read_to_string(&prom).unwrap(), before);
     // --json and --format json are one thing; text is the default.
     run(&[
         "status",

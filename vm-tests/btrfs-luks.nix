@@ -1,4 +1,4 @@
-# Seed 002: Btrfs inside LUKS "enc", root named by the filesystem (label), not /dev/mapper/enc,
+# "Full Disk Encryption and Impermanence on NixOS" (2025): Btrfs inside LUKS "enc", root named by the filesystem (label), not /dev/mapper/enc,
 # so the rollback waits for every LUKS device. Passphrase typed on the console at each boot.
 # The module's defaults otherwise: archive mode (keep = 3, keepDays = 14).
 { lib, helpers, ... }:

@@ -1,4 +1,4 @@
-# Btrfs root (seed 002's layout without LUKS), systemd stage 1, everything derived from
+# Btrfs root (the layout of "Full Disk Encryption and Impermanence on NixOS" (2025) without LUKS), systemd stage 1, everything derived from
 # fileSystems."/", in delete mode (archive.enable = false; the module archives by default, see
 # btrfs-archive-default.nix): the root is put back to root-blank at every boot; /persist stays.
 { helpers, ... }:

@@ -178,7 +178,7 @@ def assert_kept(tag: str) -> None:
 
 
 def make_btrfs(device: str, blank: bool = True, mkfs: str = "") -> None:
-    """The seed 002 layout: subvolumes root, persist, nix-less (the store comes from the host),
+    """The "Full Disk Encryption and Impermanence on NixOS" (2025) layout: subvolumes root, persist, nix-less (the store comes from the host),
     and the read-only blank snapshot of the empty root. `mkfs`: other mkfs.btrfs arguments
     (profiles, more devices)."""
     machine.succeed(
@@ -201,3 +201,34 @@ def top_level(cmd: str, device: str = "/dev/disk/by-label/blankroot", options: s
         f"{cmd}; rc=$?; umount /mnt/top; exit $rc",
     )
     return out
+
+
+def target_status(mount_point: str, action: str) -> dict[str, Any]:
+    """The record of one target (`blankroot status --json`'s "targets"), from this boot."""
+    s = status()
+    boot = machine.succeed("cat /proc/sys/kernel/random/boot_id").strip()
+    found = [t for t in s.get("targets", []) if t.get("mount_point") == mount_point]
+    assert found, f"no record for {mount_point} in {s}"
+    t: dict[str, Any] = found[0]
+    assert t["action"] == action, f"{mount_point}: status action {t['action']!r}, want {action!r}: {t}"
+    assert t["boot_id"] == boot, f"{mount_point}: record from boot {t['boot_id']}, not {boot}"
+    return t
+
+
+def assert_before(unit: str, then: str) -> None:
+    """`unit`'s start job finished (done) before `then`'s started, this boot (initrd included)."""
+    started, done = jobs()
+    assert unit in done, f"no {unit} job in the journal: {sorted(done)}"
+    assert done[unit][1] == "done", f"{unit} job result {done[unit][1]!r}"
+    assert then in started, f"no {then} job in the journal"
+    assert done[unit][0] <= started[then], f"{then} started before {unit} finished"
+
+
+def plant_home(tag: str) -> None:
+    """A canary in /home the next boot must erase, and a line in /persist it must keep."""
+    machine.succeed(f"echo {tag} > /home/canary-{tag}", f"echo {tag} >> /persist/kept-home", "sync")
+
+
+def assert_home_wiped(tag: str) -> None:
+    machine.fail(f"test -e /home/canary-{tag}")
+    machine.succeed(f"grep -qx {tag} /persist/kept-home")

@@ -1,4 +1,4 @@
-# Scripted stage 1, ZFS (seed 000 with a working rollback): zfs.nix imports the pool in
+# Scripted stage 1, ZFS ("ZFS Impermanence in a VM" (saylesss88, 2026) with a working rollback): zfs.nix imports the pool in
 # postResumeCommands, blankroot runs after it (lib.mkAfter) and finds `zfs` through PATH.
 # Archive mode (the module's default).
 { lib, helpers, ... }:

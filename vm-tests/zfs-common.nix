@@ -1,4 +1,4 @@
-# What the ZFS scenarios share: ZFS in the base system (to create the pool), the seed 000 datasets,
+# What the ZFS scenarios share: ZFS in the base system (to create the pool), the "ZFS Impermanence in a VM" (saylesss88, 2026) datasets,
 # and the specialisation's filesystems. `zpool` commands run in the test script.
 { lib, ... }:
 {
@@ -23,8 +23,8 @@
     boot.blankroot.enable = true;
   };
 
-  # Seed 000's datasets on `vdev`; the pool is exported so the next boot imports it cleanly.
-  # encrypted: seed 000's pool (-O encryption=aes-256-gcm -O keyformat=passphrase
+  # The datasets of "ZFS Impermanence in a VM" (saylesss88, 2026) on `vdev`; the pool is exported so the next boot imports it cleanly.
+  # encrypted: the pool of "ZFS Impermanence in a VM" (saylesss88, 2026) (-O encryption=aes-256-gcm -O keyformat=passphrase
   # -O keylocation=prompt), every dataset under the pool's encryption root, the passphrase
   # (helpers.py PASSPHRASE) given on stdin as nixpkgs' zfs test does.
   script = ''

@@ -1,4 +1,4 @@
-# Seed 000's encrypted pool (zpool create -O encryption=aes-256-gcm -O keyformat=passphrase
+# The encrypted pool of "ZFS Impermanence in a VM" (saylesss88, 2026) (zpool create -O encryption=aes-256-gcm -O keyformat=passphrase
 # -O keylocation=prompt; issue 12), systemd stage 1: nixpkgs' zfs-import-rpool.service loads the
 # key (boot.zfs.requestEncryptionCredentials, on by default) and blankroot runs after it.
 # - prompt-delete: the passphrase typed at the console, delete mode, two boots.

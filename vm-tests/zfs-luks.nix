@@ -1,4 +1,4 @@
-# Seed 001: a ZFS pool inside LUKS "cryptroot", systemd stage 1. The rollback waits for the
+# "ZFS with LUKS and Impermanence" (saylesss88, 2026): a ZFS pool inside LUKS "cryptroot", systemd stage 1. The rollback waits for the
 # cryptsetup unit and for the pool import. Archive mode (the module's default).
 { lib, helpers, ... }:
 let

@@ -1,4 +1,4 @@
-# ZFS root (seed 000's datasets), systemd stage 1, delete mode (archive.enable = false):
+# ZFS root (the datasets of "ZFS Impermanence in a VM" (saylesss88, 2026)), systemd stage 1, delete mode (archive.enable = false):
 # `zfs rollback -r rpool/local/root@blank` after zfs-import-rpool.service, before sysroot.mount. (ZFS has no nested subvolumes to check: child
 # datasets are separate filesystems that a rollback leaves alone.)
 { lib, helpers, ... }:

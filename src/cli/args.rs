@@ -282,6 +282,11 @@ pub struct StatusArgs {
     /// Exit 1 unless every target's record is from this boot and its run did not fail
     #[arg(long, overrides_with = "check")]
     pub check: bool,
+    /// Write the JSON or the metrics to FILE instead of stdout, whole or not at all (a
+    /// temporary name beside it, then a rename: node-exporter never reads half a file)
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath, verbatim_doc_comment)]
+    pub output: Option<PathBuf>,
     /// The configuration whose targets to report [default: /etc/blankroot/config.json, if
     /// present; else the records found beside --status-file]
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,

@@ -178,7 +178,8 @@ blankroot rollback --device DEV [--subvolume NAME] (--blank NAME | --empty)
 
 macro_rules! status_usage {
     () => {
-        "blankroot status [--status-file PATH] [--config FILE] [--json] [--check]"
+        "blankroot status [--status-file PATH] [--config FILE] [--json | --format FORMAT] [--check]
+                        [--output FILE]"
     };
 }
 

@@ -160,11 +160,17 @@ fn status_command(args: &StatusArgs, host: &Host) -> u8 {
         (None, true) => Format::Json,
         (None, false) => Format::Text,
     };
+    if args.output.is_some() && format == Format::Text {
+        return report(&Error::usage(
+            "--output writes JSON or metrics: add --format prometheus (or --json)",
+        ));
+    }
     let opts = crate::commands::status::Options {
         status_file: args.status_file.clone(),
         format,
         check: args.check,
         targets: configured,
+        output: args.output.clone(),
     };
     crate::commands::status::run(&opts, host)
 }

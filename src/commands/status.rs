@@ -30,6 +30,8 @@ pub struct Options {
     pub check: bool,
     /// The configuration's targets, when there is one.
     pub targets: Option<Vec<Target>>,
+    /// Write the JSON or metrics to this file (atomically) instead of stdout.
+    pub output: Option<PathBuf>,
 }
 
 /// A target and its record, or why there is none.
@@ -43,13 +45,21 @@ pub fn run(args: &Options, host: &Host) -> u8 {
     let found = find(args);
     let boot = host.boot_id();
     let mut code = 0;
-    match args.format {
-        Format::Json => match json(&found) {
-            Some(text) => println!("{text}"),
-            None => code = 1,
-        },
-        Format::Prometheus => print!("{}", prometheus(args, &found, boot.as_deref())),
-        Format::Text => {}
+    let out = match args.format {
+        Format::Json => json(&found).map(|text| text + "\n"),
+        Format::Prometheus => Some(prometheus(args, &found, boot.as_deref())),
+        Format::Text => None,
+    };
+    match (out, &args.output) {
+        (None, _) if args.format == Format::Json => code = 1,
+        (Some(text), None) => print!("{text}"),
+        (Some(text), Some(file)) => {
+            if let Err(e) = crate::host::write_atomic(file, text.as_bytes()) {
+                eprintln!("blankroot: error: writing {}: {e}", file.display());
+                return 1;
+            }
+        }
+        (None, _) => {}
     }
     let text = args.format == Format::Text;
     for f in &found {

@@ -1,6 +1,6 @@
 //! The ZFS engine: put the root dataset back to its blank snapshot.
 //!
-//! `--dataset POOL/PATH` names the root (seed 000/001: `rpool/local/root`), `--snapshot` its blank
+//! `--dataset POOL/PATH` names the root (the ZFS posts of saylesss88 (2026): `rpool/local/root`), `--snapshot` its blank
 //! (default `blank`). Everything is read first (`inspect`, read-only `zfs list`/`zfs get`), then
 //! planned (`plan`, pure, printed by `--dry-run`), then carried out one `zfs` command per step
 //! (`exec`). Names are checked against the ZFS rules (`name`) before any program runs; `zfs` and

@@ -458,9 +458,9 @@ impl Drop for Mount {
     }
 }
 
-/// Seed 002's layout: `root` (with a canary), `root-blank` (read-only, taken from the empty
-/// root), and `home`, `nix`, `persist`, `log` with content. With `nested`, seed 004's nested
-/// subvolumes inside the root, and deeper nesting.
+/// The layout of "Full Disk Encryption and Impermanence on NixOS" (2025): `root` (with a canary), `root-blank` (read-only, taken from the empty
+/// root), and `home`, `nix`, `persist`, `log` with content. With `nested`, the nested
+/// subvolumes of itsdrike's NixOS guide (its "Impermanence" chapter) inside the root, and deeper nesting.
 pub fn seed_layout(img: &Image, nested: bool) {
     let m = img.mount();
     m.subvol("root")

@@ -1,5 +1,5 @@
 //! Fixtures for the ZFS tests: the zfs-fuse daemon, file-backed pools with names unique to each
-//! test and process, the seed 000/001 layout, and ways to look at a pool.
+//! test and process, the layout of the ZFS posts of saylesss88 (2026), and ways to look at a pool.
 //!
 //! zfs-fuse is an old ZFS (pool version 23): it has no `zpool import -N`, no `guid` property and
 //! no `zfs list -p`. Datasets are identified here by their creation time, a user property set by
@@ -223,7 +223,7 @@ impl Pool {
         Run::of(self.blankroot(args).output().unwrap())
     }
 
-    /// Seed 000/001: `local/root` (canmount=noauto, mountpoint=legacy) with `etc/issue`, its
+    /// The ZFS posts of saylesss88 (2026): `local/root` (canmount=noauto, mountpoint=legacy) with `etc/issue`, its
     /// `@blank`, then a canary written after the blank; `local/nix`, `safe/home`, `safe/persist`
     /// (mountpoint=legacy) with content and a user property naming them.
     pub fn seed(&self) -> &Pool {

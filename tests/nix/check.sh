@@ -5,12 +5,22 @@
 # README.md and docs/ (tests/docs-check.py).
 #
 # Environment:
-#   NIXPKGS_LIB            checkout of nix-community/nixpkgs.lib (or any nixpkgs); without it the
-#                          evaluation and the loop-device checks are SKIPPED (said so loudly).
+#   NIXPKGS_LIB            checkout of nix-community/nixpkgs.lib (or any nixpkgs). Unset, the copy
+#                          at ../shared/upstream/nixpkgs-lib is used where it exists (CI has it);
+#                          without either the evaluation and the loop-device checks are SKIPPED
+#                          (said so loudly).
+#   NIXPKGS_MODULES        a directory holding nixpkgs' nixos/modules/misc/assertions.nix and
+#                          nixos/modules/system/activation/pre-switch-check.nix; unset,
+#                          ../shared/upstream/nixpkgs-partial where it has them (then NIXPKGS_LIB
+#                          when it is a whole nixpkgs). With them the module is evaluated with
+#                          nixpkgs' own declarations of assertions, warnings and
+#                          system.preSwitchChecks, and the pre-switch check runs inside the script
+#                          pre-switch-check.nix writes; without them stand-ins (stubs.nix) are used.
 #   NIXPKGS_SRC            a nixpkgs checkout, or a directory holding its nixos/lib/{utils,
 #                          systemd-lib,systemd-unit-options,systemd-types}.nix (a copy in the
-#                          ignored .cache/nixpkgs/ is found by itself; so is NIXPKGS_LIB when it is
-#                          a whole nixpkgs). With it the golden unit is rendered by nixpkgs' own
+#                          ignored .cache/nixpkgs/ is found by itself; so are NIXPKGS_LIB when it is
+#                          a whole nixpkgs and ../shared/upstream/nixpkgs-partial once it holds
+#                          all four: the SKIPPED line names what it lacks). With it the golden unit is rendered by nixpkgs' own
 #                          serviceToUnit and the project's renderer must agree; without it the
 #                          project's renderer writes it and the comparison is SKIPPED.
 #   BLANKROOT_BIN          the blankroot binary (default: cargo build, CARGO_TARGET_DIR honoured).
@@ -42,6 +52,11 @@ done < <(find . \( -path ./.git -o -path ./target -o -path ./.cache -o -name nod
 pass "parsed $count .nix files"
 
 # 2. Module evaluation.
+upstream=../shared/upstream
+if [ -z "${NIXPKGS_LIB:-}" ] && [ -f "$upstream/nixpkgs-lib/lib/default.nix" ]; then
+  NIXPKGS_LIB=$upstream/nixpkgs-lib
+  echo "tests/nix/check.sh: NIXPKGS_LIB unset: using $NIXPKGS_LIB ($(sed -n 's/.*nixpkgs\.lib at \([0-9a-f]\{12\}\).*/nix-community\/nixpkgs.lib \1/p' "$upstream/README.md" | head -1))"
+fi
 lib_expr=""
 if [ -n "${NIXPKGS_LIB:-}" ]; then
   for cand in "$NIXPKGS_LIB/lib/default.nix" "$NIXPKGS_LIB/default.nix"; do
@@ -67,9 +82,38 @@ if [ -n "${NIXPKGS_SRC:-}" ]; then
     fail "NIXPKGS_SRC=$NIXPKGS_SRC lacks nixos/lib/ files (needs: $nixos_files)"
   fi
 else
-  for cand in "${NIXPKGS_LIB:-}" .cache/nixpkgs; do
+  for cand in "${NIXPKGS_LIB:-}" .cache/nixpkgs "$upstream/nixpkgs-partial"; do
     if [ -n "$cand" ] && has_nixos_files "$cand"; then
       nixpkgs_src=$(realpath "$cand")
+      break
+    fi
+  done
+fi
+# What a partial upstream copy lacks, for the SKIPPED line.
+nixos_lacking=""
+if [ -z "$nixpkgs_src" ] && [ -d "$upstream/nixpkgs-partial/nixos/lib" ]; then
+  for f in $nixos_files; do
+    [ -f "$upstream/nixpkgs-partial/nixos/lib/$f" ] || nixos_lacking="$nixos_lacking nixos/lib/$f"
+  done
+fi
+
+# nixpkgs' own modules that declare what the stand-ins of stubs.nix otherwise declare.
+module_files="nixos/modules/misc/assertions.nix nixos/modules/system/activation/pre-switch-check.nix"
+has_module_files() {
+  local f
+  for f in $module_files; do [ -f "$1/$f" ] || return 1; done
+}
+nixpkgs_modules=""
+if [ -n "${NIXPKGS_MODULES:-}" ]; then
+  if has_module_files "$NIXPKGS_MODULES"; then
+    nixpkgs_modules=$(realpath "$NIXPKGS_MODULES")
+  else
+    fail "NIXPKGS_MODULES=$NIXPKGS_MODULES lacks some of: $module_files"
+  fi
+else
+  for cand in "$upstream/nixpkgs-partial" "${NIXPKGS_LIB:-}" "$nixpkgs_src"; do
+    if [ -n "$cand" ] && has_module_files "$cand"; then
+      nixpkgs_modules=$(realpath "$cand")
       break
     fi
   done
@@ -123,7 +167,7 @@ loop_cases() {
 if [ -z "$lib_expr" ] && [ "${BLANKROOT_REQUIRE_NIXPKGS_LIB:-}" = 1 ]; then
   fail "NIXPKGS_LIB is not set (or not a nixpkgs lib) and BLANKROOT_REQUIRE_NIXPKGS_LIB=1"
 elif [ -z "$lib_expr" ]; then
-  skip "module evaluation, golden unit and options reference (docs/options.md) comparisons and the generated arguments on loop devices (the golden ExecStart and the docs' links still run below): set NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib"
+  skip "module evaluation, golden unit and options reference (docs/options.md) comparisons and the generated arguments on loop devices (the golden ExecStart and the docs' links still run below): set NIXPKGS_LIB to a checkout of nix-community/nixpkgs.lib (or have one at ../shared/upstream/nixpkgs-lib)"
 else
   for tool in jq python3; do
     command -v "$tool" >/dev/null || fail "tests/nix/check.sh needs $tool (apt-get install $tool)"
@@ -131,13 +175,19 @@ else
   if [ "$failures" -ne 0 ]; then
     :
   elif ! nix-instantiate --store dummy:// --eval --strict --json tests/nix/eval.nix --arg lib "$lib_expr" \
-    ${nixpkgs_src:+--arg nixpkgs "$nixpkgs_src"} >"$tmp/eval.json" 2>"$tmp/eval.err"; then
+    ${nixpkgs_src:+--arg nixpkgs "$nixpkgs_src"} ${nixpkgs_modules:+--arg upstreamModules "$nixpkgs_modules"} \
+    >"$tmp/eval.json" 2>"$tmp/eval.err"; then
     fail "evaluating tests/nix/eval.nix: $(cat "$tmp/eval.err")"
   else
     if [ -n "$nixpkgs_src" ]; then
       pass "nixpkgs' own systemd code ($nixpkgs_src/nixos/lib) renders the units; the project's renderer and escaping stand-ins agree with it"
     else
-      skip "nixpkgs' serviceToUnit: no nixpkgs files (set NIXPKGS_SRC to a nixpkgs checkout, see the top of tests/nix/check.sh): the golden unit is rendered by the project's renderer, unchecked against nixpkgs"
+      skip "nixpkgs' serviceToUnit: no nixpkgs files${nixos_lacking:+ ($upstream/nixpkgs-partial lacks$nixos_lacking)} (set NIXPKGS_SRC to a nixpkgs checkout, see the top of tests/nix/check.sh): the golden unit is rendered by the project's renderer, unchecked against nixpkgs"
+    fi
+    if [ -n "$nixpkgs_modules" ]; then
+      pass "nixpkgs' own assertions.nix and pre-switch-check.nix ($nixpkgs_modules) declare assertions, warnings and system.preSwitchChecks in the evaluation"
+    else
+      skip "nixpkgs' assertions.nix and pre-switch-check.nix: not found (set NIXPKGS_MODULES): stand-ins declare those options"
     fi
     n=$(jq '.failures | length' "$tmp/eval.json")
     if [ "$n" -eq 0 ]; then
@@ -205,7 +255,16 @@ STUB
     chmod +x "$tmp/stub-blankroot"
     export STUB_ARGS="$tmp/stub.args"
     store_bin=$(jq -r .bin "$tmp/eval.json")
+    # With nixpkgs' pre-switch-check.nix at hand, the script it writes (writeShellScript: a
+    # shebang and the text); else a wrapper that does what it does.
     for mode in preSwitch preSwitchEnforce; do
+      if [ -n "$nixpkgs_modules" ]; then
+        {
+          echo '#!/usr/bin/env bash'
+          jq -r ".scripts.${mode}Upstream" "$tmp/eval.json" | sed "s|$store_bin|$tmp/stub-blankroot|g"
+        } >"$tmp/$mode.sh"
+        continue
+      fi
       {
         echo '#!/usr/bin/env bash'
         echo 'set -o errexit -o nounset -o pipefail'
@@ -301,7 +360,7 @@ STUB
   fi
 fi
 
-# 4. Without nixpkgs too: the committed golden unit's ExecStart (seed 002, what the module
+# 4. Without nixpkgs too: the committed golden unit's ExecStart ("Full Disk Encryption and Impermanence on NixOS" (2025), what the module
 #    generates; step 2 keeps it current) runs on a loop image with the real binary.
 python3 - vm-tests/golden/btrfs-luks.unit >"$tmp/golden.json" <<'PY'
 import json, shlex, sys

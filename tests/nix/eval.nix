@@ -10,6 +10,9 @@
 {
   lib,
   nixpkgs ? null,
+  # A directory with nixpkgs' nixos/modules/misc/assertions.nix and
+  # nixos/modules/system/activation/pre-switch-check.nix (tests/nix/stubs.nix `upstream`).
+  upstreamModules ? null,
 }:
 let
   escape = import ./systemd-escape.nix { inherit lib; };
@@ -47,12 +50,14 @@ let
     stubArgs: modules:
     (lib.evalModules {
       modules = [
-        (import ./stubs.nix stubArgs)
+        (import ./stubs.nix (stubArgs // { upstream = upstreamModules; }))
         ../../nixos-module
         {
           _module.args = {
             inherit utils;
-            pkgs = { };
+            # pre-switch-check.nix turns the fragments into one script with
+            # pkgs.writeShellScript: here the script's text, for check.sh to run.
+            pkgs.writeShellScript = _name: text: text;
           };
           boot.blankroot.enable = lib.mkDefault true;
           boot.blankroot.package = package;
@@ -97,6 +102,32 @@ let
     seeds.impermanenceEvaluated
     seeds.preservation
     seeds.secrets
+    # Each store on a filesystem of its own (a store on the wiped / is refused: #231 below).
+    {
+      fileSystems."/persist-b" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=persist-b" ]; neededForBoot = true; };
+      fileSystems."/state" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=state" ]; neededForBoot = true; };
+    }
+  ];
+  # impermanence #231: the store inside the wiped /home; the same store on the wiped / itself.
+  trap231 = evalWith { withImpermanence = true; } [
+    seeds.seed002
+    {
+      environment.persistence."/home/persist".directories = [ "/var/lib/foo" ];
+      boot.blankroot.targets."/home" = { };
+    }
+  ];
+  trap231root = evalWith { withImpermanence = true; } [
+    seeds.seed002
+    { environment.persistence."/keep".directories = [ "/var/lib/foo" ]; }
+  ];
+  # Made safe: the store on its own subvolume, mounted inside /home.
+  safe231 = evalWith { withImpermanence = true; } [
+    seeds.seed002
+    {
+      fileSystems."/home/persist" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=home-persist" ]; neededForBoot = true; };
+      environment.persistence."/home/persist".directories = [ "/var/lib/foo" ];
+      boot.blankroot.targets."/home" = { };
+    }
   ];
   preservationOff = evalWith { withPreservation = true; withSecrets = true; } [
     seeds.seed002
@@ -130,6 +161,76 @@ let
   noWipeNoOption = evalWith { withSpecialisations = false; } [ seeds.seed002 { boot.blankroot.noWipeEntry.enable = true; } ];
   # Automatic boot assessment.
   status = c: c.systemd.services.blankroot-status;
+  metricsOn = eval [ seeds.seed002 { boot.blankroot.metrics.enable = true; } ];
+  metricsOnce = eval [
+    seeds.seed002
+    {
+      boot.blankroot.metrics = {
+        enable = true;
+        interval = null;
+        check = false;
+        directory = "/srv/textfile";
+      };
+    }
+  ];
+  metricsUnit = c: c.systemd.services.blankroot-metrics;
+
+  # boot.blankroot.targets (issue 15): /home beside /, in the initrd (same LUKS device), in the
+  # booted system (a second LUKS device only crypttab opens), on ZFS; and the refusals.
+  home002 = eval [ seeds.seed002 { boot.blankroot.targets."/home" = { }; } ];
+  homeStage2 = eval [
+    seeds.seed002
+    {
+      fileSystems."/home".device = lib.mkForce "/dev/mapper/crypthome";
+      boot.blankroot.targets."/home" = { };
+    }
+  ];
+  homeStop = eval [
+    seeds.seed002
+    {
+      fileSystems."/home".device = lib.mkForce "/dev/mapper/crypthome";
+      boot.blankroot.targets."/home" = { onFailure = "stop"; archive.enable = false; };
+    }
+  ];
+  home000 = evalWith { withZfsOptions = true; } [ seeds.seed000 { boot.blankroot.targets."/home" = { }; } ];
+  noFs = eval [ seeds.seed002 { boot.blankroot.targets."/srv" = { }; } ];
+  twice = eval [
+    seeds.seed002
+    {
+      fileSystems."/home2" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=home" ]; };
+      boot.blankroot.targets."/home" = { };
+      boot.blankroot.targets."/home2" = { };
+    }
+  ];
+  nestedTarget = eval [
+    seeds.seed002
+    {
+      fileSystems."/home/alice" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=alice" ]; };
+      boot.blankroot.targets."/home" = { };
+      boot.blankroot.targets."/home/alice" = { };
+    }
+  ];
+  nestedSubvol = eval [
+    seeds.seed002
+    {
+      fileSystems."/srv" = { device = seeds.uuid; fsType = "btrfs"; options = [ "subvol=home/srv" ]; };
+      boot.blankroot.targets."/home" = { };
+    }
+  ];
+  rootTarget = eval [ seeds.seed002 { boot.blankroot.targets."/" = { }; } ];
+  tmpfsTarget = eval [
+    seeds.seed002
+    {
+      fileSystems."/tmp2" = { device = "none"; fsType = "tmpfs"; };
+      boot.blankroot.targets."/tmp2" = { };
+    }
+  ];
+  refused = name: c: infix: check name (lib.any (lib.hasInfix infix) (failed c)) "no assertion with ${builtins.toJSON infix} in ${builtins.toJSON (failed c)}";
+  homeArgs = [
+    "--mount-point" "/home" "--fs" "btrfs" "--device" seeds.uuid "--subvolume" "home" "--blank" "home-blank"
+    "--protect" "root" "--protect" "nix" "--protect" "persist" "--protect" "log"
+    "--archive-dir" "old_home" "--keep" "3" "--keep-days" "14"
+  ];
   counting = extra: evalWith { withBootCounting = true; withLanzaboote = true; } ([ seeds.seed002 ] ++ extra);
   countOn = counting [ { boot.loader.systemd-boot = { enable = true; bootCounting.enable = true; }; } ];
   countOffSdBoot = counting [ { boot.loader.systemd-boot.bootCounting.enable = true; } ];
@@ -256,7 +357,8 @@ let
     else
       "nixpkgs' serviceToUnit (nixos/lib/systemd-lib.nix)";
   goldenHeader = ''
-    # boot.initrd.systemd.services.blankroot for seed 002 (btrfs on LUKS "enc"), as NixOS writes it
+    # boot.initrd.systemd.services.blankroot for the layout of "Full Disk Encryption and Impermanence
+    # on NixOS" (2025): btrfs on LUKS "enc", as NixOS writes it
     # to the initrd's /etc/systemd/system/blankroot.service (nixpkgs' systemd-lib.nix serviceToUnit);
     # made by tests/nix/check.sh. Store paths: @blankroot@ (the package), @glibcLocales@ and @tzdata@
     # (systemd.globalEnvironment of a default NixOS, which NixOS writes into initrd units too).
@@ -281,7 +383,7 @@ let
   ];
 
   failures = lib.concatLists [
-    # seed 002: everything derived from fileSystems."/" and boot.initrd.luks
+    # "Full Disk Encryption and Impermanence on NixOS" (2025): everything derived from fileSystems."/" and boot.initrd.luks
     (clean "002" s002)
     # archive mode by default in the module (keep = 3, keepDays = 14), delete mode when asked
     (eq "002 args" (args s002) ([
@@ -317,17 +419,23 @@ let
     ])
     (eq "002 config.json persist_dir" config002.persist_dir "/persist")
     (eq "002 config.json persistence" (lib.head config002.persistence) { path = "/etc/nixos"; stored = "/persist/etc/nixos"; })
-    (eq "002 config.json members" (lib.attrNames config002) [ "args" "must_persist" "persist_dir" "persisted" "persistence" ])
+    (eq "002 config.json members" (lib.attrNames config002) [ "args" "mounts" "must_persist" "persist_dir" "persisted" "persistence" "stores" "targets" ])
+    (eq "002 config.json: the root is the one target" config002.targets [ { mount_point = "/"; args = args s002; stage = "initrd"; } ])
+    (eq "002 config.json: the stores" config002.stores [ "/persist" ])
+    (eq "002 config.json: /home among the mounts" (lib.findFirst (m: m.mount_point == "/home") null config002.mounts) {
+      mount_point = "/home"; fs_type = "btrfs"; device = seeds.uuid; subvolume = "home"; dataset = null; needed_for_boot = false;
+    })
     # the pre-switch check reads the configuration being switched to ($1, the new toplevel)
     (check "002 preSwitchChecks" (lib.hasInfix ''new_config="''${1-}/etc/blankroot/config.json"'' s002.system.preSwitchChecks.blankroot
       && lib.hasInfix ''${bin} check --config "$new_config"; then'' s002.system.preSwitchChecks.blankroot) s002.system.preSwitchChecks.blankroot)
     (check "002 preSwitchChecks warns" (!(lib.hasInfix "exit 1" s002.system.preSwitchChecks.blankroot) && !(lib.hasInfix "--strict" s002.system.preSwitchChecks.blankroot)) "default preSwitchCheck must not be fatal")
     (check "enforce: --strict, fatal" (lib.hasInfix ''${bin} check --config "$new_config" --strict; then'' s002enforce.system.preSwitchChecks.blankroot
       && lib.hasInfix "exit 1" s002enforce.system.preSwitchChecks.blankroot) s002enforce.system.preSwitchChecks.blankroot)
-    (eq "off: no pre-switch check" s002off.system.preSwitchChecks { })
+    (eq "off: no pre-switch check" (removeAttrs s002off.system.preSwitchChecks [ "script" ]) { })
     (eq "002 without preSwitchChecks" (failed s002noSwitch) [ ])
-    (eq "002 without impermanence" (configOf s002noSwitch) {
+    (eq "002 without impermanence" (removeAttrs (configOf s002noSwitch) [ "mounts" ]) {
       args = args s002noSwitch; persisted = [ ]; persist_dir = null; persistence = [ ]; must_persist = [ ];
+      stores = [ ]; targets = [ { mount_point = "/"; args = args s002noSwitch; stage = "initrd"; } ];
     })
     # config.json: every persisted path with its persistent copy, and the key files named
     (clean "persistence and secrets" persistAll)
@@ -394,6 +502,64 @@ let
     (eq "lanzaboote counting: required" (status countLanza).requiredBy [ "boot-complete.target" ])
     (eq "lanzaboote initialTries = 0: not required" (status countLanzaZero).requiredBy [ ])
     (eq "bootAssessment = false: not required" (status countOptedOut).requiredBy [ ])
+    # boot.blankroot.targets: nothing changes for / when none is added (the golden unit above);
+    # /home on the root's LUKS device: in the initrd, after the root, before sysroot.mount
+    (clean "targets: /home" home002)
+    (eq "targets: /home in config.json" (configOf home002).targets [
+      { mount_point = "/"; args = args s002; stage = "initrd"; }
+      { mount_point = "/home"; args = homeArgs; stage = "initrd"; }
+    ])
+    (eq "targets: / unchanged" (args home002) (args s002))
+    (eq "targets: /home initrd unit ExecStart" home002.boot.initrd.systemd.services.blankroot-home.serviceConfig.ExecStart
+      "${bin} rollback ${utils.escapeSystemdExecArgs homeArgs}")
+    (eq "targets: /home initrd unit after" home002.boot.initrd.systemd.services.blankroot-home.after [
+      "${utils.escapeSystemdPath seeds.uuid}.device" "systemd-cryptsetup@enc.service" "blankroot.service" "local-fs-pre.target" "systemd-hibernate-resume.service" "systemd-modules-load.service"
+    ])
+    (eq "targets: /home initrd unit before" home002.boot.initrd.systemd.services.blankroot-home.before [ "sysroot.mount" "shutdown.target" ])
+    (eq "targets: /home initrd unit once per boot" home002.boot.initrd.systemd.services.blankroot-home.unitConfig.ConditionPathExists "!/run/blankroot/status.home.json")
+    (eq "targets: /home initrd unit wanted (continue)" home002.boot.initrd.systemd.services.blankroot-home.wantedBy [ "sysroot.mount" "initrd.target" ])
+    (eq "targets: no stage-2 unit for an initrd target" (home002.systemd.services ? blankroot-home) false)
+    # /home on a device only crypttab opens: a unit of the booted system before home.mount
+    (clean "targets: /home in stage 2" homeStage2)
+    (eq "targets: stage 2 in config.json" (lib.elemAt (configOf homeStage2).targets 1).stage "booted")
+    (eq "targets: stage-2 unit after its device" homeStage2.systemd.services.blankroot-home.after [ "dev-mapper-crypthome.device" "systemd-cryptsetup@crypthome.service" ])
+    (eq "targets: stage-2 unit requires its device" homeStage2.systemd.services.blankroot-home.requires [ "dev-mapper-crypthome.device" ])
+    (eq "targets: stage-2 unit before home.mount" homeStage2.systemd.services.blankroot-home.before [ "home.mount" "local-fs.target" "shutdown.target" ])
+    (eq "targets: stage-2 unit wanted by home.mount" homeStage2.systemd.services.blankroot-home.wantedBy [ "home.mount" ])
+    (check "targets: stage-2 unit runs with --before-mount" (lib.hasPrefix "${bin} rollback ${utils.escapeSystemdExecArgs [ "--before-mount" "--mount-point" "/home" ]} " homeStage2.systemd.services.blankroot-home.serviceConfig.ExecStart) homeStage2.systemd.services.blankroot-home.serviceConfig.ExecStart)
+    (eq "targets: stage-2 unit never in the initrd" (homeStage2.boot.initrd.systemd.services ? blankroot-home) false)
+    (eq "targets: the status check waits for it" (lib.elem "blankroot-home.service" homeStage2.systemd.services.blankroot-status.after) true)
+    (eq "targets: stop: home.mount requires it" [ homeStop.systemd.services.blankroot-home.requiredBy homeStop.systemd.services.blankroot-home.wantedBy ] [ [ "home.mount" ] [ ] ])
+    (check "targets: delete mode per target" (!(lib.elem "--archive-dir" (lib.elemAt (configOf homeStop).targets 1).args)) "archive.enable = false")
+    # ZFS: rpool/safe/home in the root's pool, in the initrd after the import
+    (clean "targets: ZFS /home" home000)
+    (eq "targets: ZFS /home args" (lib.elemAt (configOf home000).targets 1).args [
+      "--mount-point" "/home" "--fs" "zfs" "--dataset" "rpool/safe/home" "--snapshot" "blank" "--archive-dir" "rpool/safe/old_home" "--keep" "3" "--keep-days" "14"
+    ])
+    (check "targets: ZFS /home after the import" (lib.elem "zfs-import-rpool.service" home000.boot.initrd.systemd.services.blankroot-home.after) (builtins.toJSON home000.boot.initrd.systemd.services.blankroot-home.after))
+    # the #231 trap: a store on a wiped filesystem is refused before anything is built
+    (refused "#231: store inside the wiped /home" trap231 "the persistent store /home/persist lies on /home, which is wiped at every boot")
+    (refused "#231: store on the wiped /" trap231root "the persistent store /keep lies on /, which is wiped at every boot")
+    (clean "#231: store on its own subvolume inside /home" safe231)
+    (eq "#231: its mount is protected from /home's rollback" (lib.elem "home-persist" (lib.elemAt (configOf safe231).targets 1).args) true)
+    # refusals that name the option and the fix
+    (refused "targets: no fileSystems entry" noFs ''boot.blankroot.targets."/srv": there is no fileSystems entry mounted on /srv; add fileSystems."/srv"'')
+    (refused "targets: two targets on one subvolume" twice "/home and /home2 are the same subvolume")
+    (refused "targets: a target inside another" nestedTarget "the target /home/alice lies inside the target /home")
+    (refused "targets: a mounted subvolume inside a target" nestedSubvol "the subvolume of /srv (home/srv) lies inside that of the target /home (home) and would be erased with it")
+    (refused "targets: / is not a target" rootTarget ''boot.blankroot.targets."/": / is configured by boot.blankroot.* itself'')
+    (refused "targets: a tmpfs target" tmpfsTarget "only btrfs and zfs targets can be rolled back")
+    # boot.blankroot.metrics: off by default; on, a unit after the status check (never requiring
+    # it) that records a check and writes the metrics file whole, at boot and hourly.
+    (eq "metrics off by default" (s002.systemd.services ? blankroot-metrics) false)
+    (clean "metrics on" metricsOn)
+    (eq "metrics unit ExecStart" (metricsUnit metricsOn).serviceConfig.ExecStart "${bin} status --format prometheus --output /var/lib/prometheus-node-exporter-text-files/blankroot.prom")
+    (eq "metrics unit check first, its findings not a failure" (metricsUnit metricsOn).serviceConfig.ExecStartPre [ "-${bin} check --record /run/blankroot/check.json" ])
+    (eq "metrics unit order" (metricsUnit metricsOn).after [ "blankroot-status.service" "local-fs.target" ])
+    (eq "metrics unit never requires the status check" ((metricsUnit metricsOn).requires ++ (metricsUnit metricsOn).wants) [ ])
+    (eq "metrics unit at boot" (metricsUnit metricsOn).wantedBy [ "multi-user.target" ])
+    (eq "metrics unit hourly" (metricsUnit metricsOn).startAt [ "hourly" ])
+    (eq "metrics once per boot, no check, own directory" [ (metricsUnit metricsOnce).startAt (metricsUnit metricsOnce).serviceConfig.ExecStartPre (metricsUnit metricsOnce).serviceConfig.ExecStart ] [ [ ] [ ] "${bin} status --format prometheus --output /srv/textfile/blankroot.prom" ])
     (eq "statusCheck = false: no unit" countNoStatus.systemd.services { })
     # mount options: device= and degraded from fileSystems."/".options, nothing else
     (clean "raid1" raid1)
@@ -432,7 +598,7 @@ let
     (eq "explicit device protect" s002explicit.boot.blankroot.protect [ "home" "nix" "persist" "log" ])
     (eq "explicit device after" (unit s002explicit).after ([ "dev-mapper-enc.device" "systemd-cryptsetup@enc.service" ] ++ base))
     (eq "explicit device before" (unit s002explicit).before (unit s002).before)
-    # seed 004: empty root, two LUKS devices, root on /dev/mapper/cryptfs
+    # itsdrike's NixOS guide (its "Impermanence" chapter): empty root, two LUKS devices, root on /dev/mapper/cryptfs
     (clean "004" s004)
     (eq "004 args" (args s004) ([ "--fs" "btrfs" "--device" "/dev/mapper/cryptfs" "--subvolume" "root" "--empty" "--protect" "nix" "--protect" "persist" ] ++ archiveArgs))
     (eq "004 after" (unit s004).after ([ "dev-mapper-cryptfs.device" "systemd-cryptsetup@cryptfs.service" ] ++ base))
@@ -506,6 +672,10 @@ in
     postResumeZfs = z001scripted.boot.initrd.postResumeCommands;
     preSwitch = s002.system.preSwitchChecks.blankroot;
     preSwitchEnforce = s002enforce.system.preSwitchChecks.blankroot;
+  } // lib.optionalAttrs (upstreamModules != null) {
+    # The whole pre-switch script as nixpkgs' pre-switch-check.nix writes it.
+    preSwitchUpstream = s002.system.preSwitchChecks.script;
+    preSwitchEnforceUpstream = s002enforce.system.preSwitchChecks.script;
   };
   # The store path of the binary in the scripts, for check.sh to replace with a stand-in.
   inherit bin;
@@ -515,11 +685,24 @@ in
   # A multi-device case names the filesystem's members ({ config; members; }): loop_case.py makes
   # it over that many loop devices and removes the members the arguments do not name (degraded).
   rootCases = lib.mapAttrs (_: v: let c = v.config or v; in {
-    args = args c;
-    execStart = (unit c).serviceConfig.ExecStart;
+    args = v.args or (args c);
+    execStart = v.execStart or (unit c).serviceConfig.ExecStart;
     members = v.members or null;
     inherit bin;
   }) {
+    # boot.blankroot.targets: the units' own command lines (the booted one with --before-mount).
+    homeTarget = {
+      args = (lib.elemAt (configOf home002).targets 1).args;
+      execStart = home002.boot.initrd.systemd.services.blankroot-home.serviceConfig.ExecStart;
+    };
+    homeStage2 = {
+      args = [ "--before-mount" ] ++ (lib.elemAt (configOf homeStage2).targets 1).args;
+      execStart = homeStage2.systemd.services.blankroot-home.serviceConfig.ExecStart;
+    };
+    zfsHome = {
+      args = (lib.elemAt (configOf home000).targets 1).args;
+      execStart = home000.boot.initrd.systemd.services.blankroot-home.serviceConfig.ExecStart;
+    };
     seed002 = s002;
     seed002archive = s002archive;
     seed002delete = s002delete;

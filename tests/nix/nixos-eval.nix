@@ -1,7 +1,8 @@
 # The module evaluated inside real NixOS (nixpkgs' own option declarations, unit rendering and
-# assertions), for `nix flake check`: seeds 002, 000 and 001 (scripted) and seed 002 with the
+# assertions), for `nix flake check`: the layouts of the blog posts (tests/nix/seeds.nix; the ZFS
+# ones scripted too) and the 2025 FDE post's with the
 # no-wipe entry instantiate their toplevel derivations (every assertion holds, the
-# specialisation's too), seed 002's rendered blankroot.service is exactly
+# specialisation's too), the rendered blankroot.service of "Full Disk Encryption and Impermanence on NixOS" (2025) is exactly
 # vm-tests/golden/btrfs-luks.unit (store paths replaced by its placeholders), the no-wipe
 # specialisation has no rollback and no status check, and blankroot-status.service is ordered
 # before boot-complete.target and, with systemd-boot's boot counting (where this nixpkgs has

@@ -17,6 +17,11 @@
   withZfsOptions ? false,
   initrdServices ? null,
   initrdServicesExtra ? [ ],
+  # A directory holding nixpkgs' own nixos/modules/misc/assertions.nix and
+  # nixos/modules/system/activation/pre-switch-check.nix (../shared/upstream/nixpkgs-partial):
+  # those modules declare `assertions`, `warnings` and `system.preSwitchChecks` instead of the
+  # stand-ins below.
+  upstream ? null,
 }:
 { lib, config, ... }:
 let
@@ -38,6 +43,10 @@ let
       conflicts = list;
       wantedBy = list;
       requiredBy = list;
+      startAt = mkOption {
+        type = types.either types.str (types.listOf types.str);
+        default = [ ];
+      };
       unitConfig = mkOption {
         type = types.attrsOf types.anything;
         default = { };
@@ -91,11 +100,22 @@ in
 {
   imports =
     map (type: { options.boot.initrd.systemd.services = mkOption { inherit type; }; }) initrdServicesExtra
-    ++ lib.optional withPreSwitchChecks {
+    ++ lib.optional (withPreSwitchChecks && upstream != null) (
+      upstream + "/nixos/modules/system/activation/pre-switch-check.nix"
+    )
+    ++ lib.optional (withPreSwitchChecks && upstream == null) {
       options.system.preSwitchChecks = mkOption {
         type = types.attrsOf types.str;
         default = { };
       };
+    }
+    ++ lib.optional (upstream != null) (upstream + "/nixos/modules/misc/assertions.nix")
+    ++ lib.optional (upstream == null) {
+      options.assertions = mkOption {
+        type = types.listOf types.unspecified;
+        default = [ ];
+      };
+      options.warnings = list;
     }
     ++ lib.optional withImpermanence {
       options.environment.persistence = mkOption {
@@ -203,11 +223,6 @@ in
     };
 
   options = {
-      assertions = mkOption {
-        type = types.listOf types.unspecified;
-        default = [ ];
-      };
-      warnings = list;
       fileSystems = mkOption {
         type = types.attrsOf (types.submodule fileSystem);
         default = { };

@@ -3,7 +3,7 @@
 #
 #   vm-tests/boot/unit-order.sh      (no root, no VM; part of run.sh as the scenario unit-order)
 #
-# 1. With vm-tests/golden/btrfs-luks.unit (made by the NixOS module's tests for seed 002), renders
+# 1. With vm-tests/golden/btrfs-luks.unit (made by the NixOS module's tests for "Full Disk Encryption and Impermanence on NixOS" (2025)), renders
 #    the dracut unit for the same system (unit-order/btrfs-luks.conf) and compares every ordering
 #    and dependency directive, plus the rollback arguments. Without the golden file, compares with
 #    the shape written down in dracut/90blankroot/blankroot-unit.sh.
@@ -66,7 +66,7 @@ bash "$render" "$here/unit-order/btrfs-luks.conf" >"$tmp/dracut.unit"
 directives "$tmp/dracut.unit" >"$tmp/got"
 if [[ -f $golden ]]; then
 	directives "$golden" >"$tmp/want"
-	compare "ordering of the dracut unit = $(basename "$golden") (NixOS module, seed 002)" "$tmp/want" "$tmp/got"
+	compare "ordering of the dracut unit = $(basename "$golden") (NixOS module, the FDE 2025 layout)" "$tmp/want" "$tmp/got"
 	rollback_args "$golden" >"$tmp/want-args"
 	rollback_args "$tmp/dracut.unit" >"$tmp/got-args"
 	compare "rollback arguments of the dracut unit = $(basename "$golden")" "$tmp/want-args" "$tmp/got-args"

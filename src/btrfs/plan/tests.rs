@@ -44,7 +44,7 @@ fn nested(name: &str, id: u64) -> Nested {
     }
 }
 
-/// Seed 004: the root (id 256) with two nested subvolumes, the read-only blank (id 257).
+/// itsdrike's NixOS guide (its "Impermanence" chapter): the root (id 256) with two nested subvolumes, the read-only blank (id 257).
 fn facts() -> Facts {
     let mut blank = sub(257, 0);
     blank.read_only = true;

@@ -132,17 +132,8 @@ impl Record {
 
     fn write(&self, file: &Path) -> Result<()> {
         let what = format!("writing the check record {}", file.display());
-        let text = serde_json::to_string_pretty(self).expect("a record");
-        let tmp = file.with_extension(format!("{}.tmp", std::process::id()));
-        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::host::create_dirs(dir, 0o755).map_err(|e| Error::io(&what, e))?;
-        }
-        std::fs::write(&tmp, text + "\n")
-            .and_then(|()| std::fs::rename(&tmp, file))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                Error::io(&what, e)
-            })
+        let text = serde_json::to_string_pretty(self).expect("a record") + "\n";
+        crate::host::write_atomic(file, text.as_bytes()).map_err(|e| Error::io(&what, e))
     }
 }
 

@@ -1,4 +1,4 @@
-//! A root with no blank (tmpfs, seed 003): everything on the root's filesystem is erased, except
+//! A root with no blank (tmpfs, "Impermanent NixOS: on a VM + tmpfs root + flakes + LUKS" (2024)): everything on the root's filesystem is erased, except
 //! what is mounted on it or persisted.
 
 use super::model::Reason;

@@ -32,7 +32,7 @@ fn ds(mountpoint: &str, canmount: &str, local: &[(&str, &str)], snaps: &[&str]) 
     }
 }
 
-/// Seed 000/001: rpool/local/root@blank, rpool/local/nix, rpool/safe/home, rpool/safe/persist.
+/// The ZFS posts of saylesss88 (2026): rpool/local/root@blank, rpool/local/nix, rpool/safe/home, rpool/safe/persist.
 /// The root has a snapshot newer than the blank (`later`), which stands for its content.
 fn seed() -> Pool {
     let legacy = [("mountpoint", "legacy")];

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # OK_COMMON, ZFS_ROOT_OK, BOOT_OK, BOOT_FACTS, WORK, KVER, ZFS_VERSION come from run.sh
-# Native ZFS encryption (issue 12), sourced by run.sh: seed 000's encrypted pool (encryption on
+# Native ZFS encryption (issue 12), sourced by run.sh: the encrypted pool of "ZFS Impermanence in a VM" (saylesss88, 2026) (encryption on
 # the pool's root dataset, keyformat=passphrase; here keylocation=file:///etc/zfs/root.key in the
 # initramfs instead of a prompt), in delete and in archive mode. Each scenario runs the rollback
 # once with the key NOT loaded (brt.key=late: zfs-dracut's key loading, dracut-pre-mount.service,
