@@ -189,8 +189,18 @@ pub fn lists(target: &Target, opts: &Options) -> Result<Lists> {
             Fs::Btrfs { config, .. } => config.archive.is_some(),
             Fs::Zfs(c) => c.archive.is_some(),
         },
+        mount_point: target.mount_point.clone(),
         ..Lists::default()
     };
+    if let Some(c) = &opts.config {
+        // What the configuration mounts below the target is not on it.
+        for m in c.targets.iter().map(|t| &t.mount_point).chain(c.mounts.iter().map(|m| &m.mount_point)) {
+            let p = PathBuf::from(m);
+            if p != target.mount_point.as_path() && target.mount_point.holds(&p) {
+                l.others.push(p);
+            }
+        }
+    }
     for p in &opts.persisted {
         l.persisted.push(absolute("--persisted", p)?);
     }

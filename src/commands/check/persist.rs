@@ -12,6 +12,7 @@
 //! and the entry that persists it. The persisted paths whose copy is missing: `copies`.
 
 use super::tree::{Found, Kind, Tree};
+use crate::mount_point::MountPoint;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
