@@ -15,6 +15,7 @@ mod btrfs;
 mod copies;
 pub mod persist;
 pub mod tree;
+mod trap;
 mod zfs;
 
 use crate::config::{self, Config};
@@ -148,6 +149,9 @@ pub fn run(target: &Target, opts: &Options, host: &Host) -> (u8, Option<Counts>)
         }
     };
     let mut v = check(target, &lists, host);
+    if let Some(c) = &opts.config {
+        v.problems.extend(trap::findings(target, c));
+    }
     if let Some(word) = host.kill_switch() {
         v.notes.push(format!(
             "{word} is on this boot's kernel command line (it only matters on the next boot's)"
