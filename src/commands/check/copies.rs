@@ -61,7 +61,11 @@ pub(super) fn unsaved(view: &View, lists: &Lists, path: &Path, stored: &Path) ->
     } else {
         format!(
             "once wiped it is gone: the rollback deletes the old {} (no --archive-dir)",
-            if mp.is_root() { "root".to_string() } else { mp.to_string() }
+            if mp.is_root() {
+                "root".to_string()
+            } else {
+                mp.to_string()
+            }
         )
     };
     let under = if hidden {
@@ -104,7 +108,10 @@ fn copy_command(view: &View, at: &Path, rel: &Path, copy: &Path, dir: bool) -> S
     // system's `/` and the absolute path when it is known, else the target itself and `rel`.
     let (from, sub) = match (mount, system_root(at, mp)) {
         (Some(_), _) => ("\"$d\"".to_string(), rel.to_path_buf()),
-        (None, Some(sys)) => (w(&sys), mp.join(rel).strip_prefix("/").unwrap_or(rel).into()),
+        (None, Some(sys)) => (
+            w(&sys),
+            mp.join(rel).strip_prefix("/").unwrap_or(rel).into(),
+        ),
         (None, None) => (w(at), rel.to_path_buf()),
     };
     let src = match mount {
@@ -202,7 +209,13 @@ mod tests {
             beneath: Some("mount -o ro,subvol=home /dev/vda2 \"$d\"".into()),
         };
         let cmd = |at: &str, rel: &str, copy: &str| {
-            copy_command(&view(at), Path::new(at), Path::new(rel), Path::new(copy), true)
+            copy_command(
+                &view(at),
+                Path::new(at),
+                Path::new(rel),
+                Path::new(copy),
+                true,
+            )
         };
         // Seen on /home: the system's paths.
         assert_eq!(
@@ -211,7 +224,11 @@ mod tests {
         );
         // A system seen under a directory, its /home there.
         assert_eq!(
-            cmd("/mnt/sys/home", "alice/docs", "/mnt/sys/persist/home/alice/docs"),
+            cmd(
+                "/mnt/sys/home",
+                "alice/docs",
+                "/mnt/sys/persist/home/alice/docs"
+            ),
             "(cd /mnt/sys && cp -a --parents home/alice/docs /mnt/sys/persist)"
         );
         // Mounted elsewhere: from the target itself, the directories above made first.

@@ -14,8 +14,8 @@
 mod btrfs;
 mod copies;
 pub mod persist;
-pub mod tree;
 mod trap;
+pub mod tree;
 mod zfs;
 
 use crate::config::{self, Config};
@@ -198,7 +198,12 @@ pub fn lists(target: &Target, opts: &Options) -> Result<Lists> {
     };
     if let Some(c) = &opts.config {
         // What the configuration mounts below the target is not on it.
-        for m in c.targets.iter().map(|t| &t.mount_point).chain(c.mounts.iter().map(|m| &m.mount_point)) {
+        for m in c
+            .targets
+            .iter()
+            .map(|t| &t.mount_point)
+            .chain(c.mounts.iter().map(|m| &m.mount_point))
+        {
             let p = PathBuf::from(m);
             if p != target.mount_point.as_path() && target.mount_point.holds(&p) {
                 l.others.push(p);

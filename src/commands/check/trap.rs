@@ -39,14 +39,83 @@ pub fn findings(target: &Target, c: &Config) -> Vec<String> {
             let Ok(name) = Name::parse("subvolume", sub) else {
                 continue;
             };
-            let protected = config.protect.iter().any(|p| name.is_within(p));
-            if name != config.root && name.is_within(&config.root) && !protected {
+            // (--protect cannot name it: a protected name inside the root is refused.)
+            if name != config.root && name.is_within(&config.root) {
                 out.push(format!(
-                    "the subvolume {name} mounted on {} lies inside the wiped target {mp} (subvolume {}): the next boot deletes it with {mp}; move it out (e.g. `btrfs subvolume snapshot` it to the top level and mount that) or add --protect {name} to {mp}'s options",
-                    m.mount_point, config.root
+                    "the subvolume {name} mounted on {} lies inside the wiped target {mp} (subvolume {}): the next boot deletes it with {mp}; move it out of {} (`btrfs subvolume snapshot` it to the top level and mount that instead)",
+                    m.mount_point, config.root, config.root
                 ));
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MountEntry;
+    use crate::target::{resolve, Request};
+
+    fn home(protect: &[&str]) -> Target {
+        resolve(&Request {
+            device: Some("/dev/vda2".into()),
+            subvolume: Some("home".into()),
+            mount_point: Some("/home".into()),
+            protect: protect.iter().map(|p| p.to_string()).collect(),
+            ..Request::default()
+        })
+        .unwrap()
+    }
+
+    fn mount(mp: &str, sub: &str) -> MountEntry {
+        MountEntry {
+            mount_point: mp.into(),
+            fs_type: Some("btrfs".into()),
+            device: Some("/dev/vda2".into()),
+            subvolume: Some(sub.into()),
+            ..MountEntry::default()
+        }
+    }
+
+    #[test]
+    fn the_231_layouts_and_their_safe_forms() {
+        let inside = Config {
+            stores: vec!["/home/persist".into()],
+            ..Config::default()
+        };
+        let f = findings(&home(&[]), &inside);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].starts_with(
+                "the persistent store /home/persist lies inside the wiped target /home:"
+            ),
+            "{}",
+            f[0]
+        );
+        // The store on its own subvolume, mounted there or outside: nothing.
+        let own = Config {
+            stores: vec!["/home/persist".into(), "/persist".into()],
+            mounts: vec![mount("/home/persist", "persist")],
+            ..Config::default()
+        };
+        assert_eq!(findings(&home(&[]), &own), Vec::<String>::new());
+        // A persisted subvolume nested in `home`.
+        let nested = Config {
+            mounts: vec![mount("/home/alice/data", "home/alice-data")],
+            ..Config::default()
+        };
+        let f = findings(&home(&[]), &nested);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].contains(
+            "home/alice-data mounted on /home/alice/data lies inside the wiped target /home"
+        ));
+        assert!(f[0].contains("move it out of home"));
+        // Moved to the top level: nothing; a protected subvolume elsewhere is not one of them.
+        let moved = Config {
+            mounts: vec![mount("/home/alice/data", "alice-data")],
+            ..Config::default()
+        };
+        assert!(findings(&home(&["alice-data"]), &moved).is_empty());
+    }
 }

@@ -275,13 +275,25 @@ mod tests {
             on("alice/real", Kind::Dir, false)
         );
         // Links out of /home, and paths outside it, are other filesystems' business.
-        for outside in ["/home/alice/persisted", "/home/alice/up", "/etc/machine-id", "/homes"] {
-            assert_eq!(t.find(Path::new(outside), &never), Found::Outside, "{outside}");
+        for outside in [
+            "/home/alice/persisted",
+            "/home/alice/up",
+            "/etc/machine-id",
+            "/homes",
+        ] {
+            assert_eq!(
+                t.find(Path::new(outside), &never),
+                Found::Outside,
+                "{outside}"
+            );
         }
         assert_eq!(t.find(Path::new("/home/bob"), &never), Found::Absent);
         assert_eq!(t.find(Path::new("/home"), &never), Found::Absent);
         let alice = |p: &Path| p == Path::new("/home/alice/real");
-        assert_eq!(t.find(Path::new("/home/alice/abs/key"), &alice), Found::Survives);
+        assert_eq!(
+            t.find(Path::new("/home/alice/abs/key"), &alice),
+            Found::Survives
+        );
         assert!(t.holds_data(Path::new("alice"), Kind::Dir, &never));
         let all = |p: &Path| p.starts_with("/home/alice");
         assert!(!t.holds_data(Path::new("alice"), Kind::Dir, &all));
