@@ -217,7 +217,7 @@ pub fn watched(m: &Path, lists: &Lists) -> bool {
         .chain([Path::new("/etc/ssh")])
         .chain(lists.must_persist.iter().map(PathBuf::as_path))
         .chain(lists.persistence.iter().map(|(p, _)| p.as_path()))
-        .any(|p| p.starts_with(&m))
+        .any(|p| p.starts_with(m))
 }
 
 /// `abs` or a directory above it survives the boot.
