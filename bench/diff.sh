@@ -9,7 +9,9 @@
 # rewritten, 200 chmod-ed, 100 chown-ed, 300 deleted, 50 symlinks retargeted and 100 new empty
 # files. The truth is a brute-force walk of both trees (type, mode, owner, bytes, link target).
 # Methods (each timed with a cold page cache, then warm):
-#   blankroot   blankroot diff --json --include-nix-managed (release build)
+#   blankroot   blankroot diff --json --include-nix-managed (release build): the subvolumes'
+#               trees read in bulk (BTRFS_IOC_TREE_SEARCH_V2)
+#   walker      the same with BLANKROOT_DIFF_WALK=1: readdir and one statx per path (the fallback)
 #   send        btrfs send --no-data -p root-blank <read-only snapshot of root> | btrfs receive --dump
 #               (the snapshot is taken before timing; send cannot see nested subvolumes)
 #   sendall     send, plus a full send --no-data of a read-only snapshot of each nested subvolume
@@ -37,7 +39,7 @@ trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "bench/diff.sh: needs root (loop devices, mount)" >&2; exit 2; }
 for tool in btrfs rsync python3; do
-  command -v "$tool" >/dev/null || { echo "bench/diff.sh: needs $tool" >&2; exit 2; }
+  command -v "$tool" >/dev/null || { echo "bench/diff.sh: needs $tool (scripts/deps bench installs it)" >&2; exit 2; }
 done
 
 echo "building the static release binary..."
@@ -159,10 +161,12 @@ for line in sys.stdin:
         rest = p.split("/", 1)[1] if "/" in p else ""
         print(prefix + ("/" + rest if rest else "") or "/")' "$1"
 }
-m_blankroot() { "$bin" diff --device "$loop" --json --include-nix-managed; }
+m_blankroot() { BLANKROOT_DIFF_WALK= "$bin" diff --device "$loop" --json --include-nix-managed; }
 p_blankroot() {
   python3 -c 'import json,sys; [print(c["path"]) for c in json.load(sys.stdin)["changes"]]'
 }
+m_walker() { BLANKROOT_DIFF_WALK=1 "$bin" diff --device "$loop" --json --include-nix-managed; }
+p_walker() { p_blankroot; }
 m_send() {
   # receive --dump stops at the stream's end command; send may then die of SIGPIPE.
   set +o pipefail
@@ -212,7 +216,7 @@ p_rsync() {
 }
 
 declare -A cold warm listed recall
-for method in blankroot send sendall fsdiff rsync; do
+for method in blankroot walker send sendall fsdiff rsync; do
   sync; echo 3 > /proc/sys/vm/drop_caches
   t0=$(date +%s%N); "m_$method" > "$work/$method.raw"; t1=$(date +%s%N)
   "m_$method" > /dev/null; t2=$(date +%s%N)
@@ -228,11 +232,14 @@ echo
 echo "live root: $files new files over the root and 6 nested subvolumes, against a blank of 5000 files"
 echo "true differences (brute force): $truth paths"
 printf '%-10s %10s %10s %10s %9s\n' method "cold ms" "warm ms" listed "recall %"
-for method in blankroot send sendall fsdiff rsync; do
+for method in blankroot walker send sendall fsdiff rsync; do
   printf '%-10s %10d %10d %10d %9s\n' "$method" "${cold[$method]}" "${warm[$method]}" \
     "${listed[$method]}" "${recall[$method]}"
 done
-for m in send sendall; do
+awk -v b="${cold[blankroot]}" -v f="${cold[fsdiff]}" -v bw="${warm[blankroot]}" -v fw="${warm[fsdiff]}" \
+  -v r="${recall[blankroot]}" -v rf="${recall[fsdiff]}" \
+  'BEGIN { printf "blankroot diff / fs-diff: %.2fx cold, %.2fx warm (goal: <= 1.2x cold), at %s%% recall against %s%%\n", b / f, bw / fw, r, rf }'
+for m in walker send sendall; do
   awk -v m="$m" -v b="${cold[blankroot]}" -v s="${cold[$m]}" -v bw="${warm[blankroot]}" -v sw="${warm[$m]}" \
     'BEGIN { printf "blankroot diff vs %s: %.1fx faster cold, %.1fx warm\n", m, s / b, sw / bw }'
 done

@@ -97,8 +97,15 @@ struct InoLookupUserArgs {
     path: [u8; 3824],
 }
 
-/// The key range of a tree search (`struct btrfs_ioctl_search_key`), shared with the bulk inode
-/// reader of `diff`.
+#[repr(C)]
+struct InoLookupArgs {
+    treeid: u64,
+    objectid: u64,
+    name: [u8; 4080],
+}
+
+/// The key range of a tree search (`struct btrfs_ioctl_search_key`), shared with the bulk
+/// reader (`tree`).
 #[repr(C)]
 #[derive(Default, Clone, Copy)]
 pub struct SearchKey {
@@ -181,6 +188,7 @@ const _: () = {
     assert!(size_of::<SubvolInfoArgs>() == 504);
     assert!(size_of::<RootRefArgs>() == 4096);
     assert!(size_of::<InoLookupUserArgs>() == 4096);
+    assert!(size_of::<InoLookupArgs>() == 4096);
     assert!(size_of::<SearchArgs>() == 4096);
     assert!(size_of::<SpaceArgsHeader>() == 16);
     assert!(size_of::<FsInfoArgs>() == 1024);
@@ -189,6 +197,7 @@ const _: () = {
 
 const IOC_SYNC: Opcode = opcode::none(MAGIC, 8);
 const IOC_SNAP_DESTROY: Opcode = opcode::write::<VolArgs>(MAGIC, 15);
+const IOC_INO_LOOKUP: Opcode = opcode::read_write::<InoLookupArgs>(MAGIC, 18);
 const IOC_TREE_SEARCH: Opcode = opcode::read_write::<SearchArgs>(MAGIC, 17);
 const IOC_SPACE_INFO: Opcode = opcode::read_write::<SpaceArgsHeader>(MAGIC, 20);
 const IOC_SNAP_CREATE_V2: Opcode = opcode::write::<VolArgsV2>(MAGIC, 23);
@@ -306,6 +315,16 @@ pub fn child_path(fd: impl AsFd, dirid: u64, id: u64) -> Result<Vec<u8>> {
     a.treeid = id;
     update::<IOC_INO_LOOKUP_USER, _>(fd.as_fd(), &mut *a)?;
     Ok([c_bytes(&a.path), c_bytes(&a.name)].concat())
+}
+
+/// The path of directory `dir` inside subvolume `tree` (`fd`: anything on the filesystem), with
+/// a trailing slash (`var/lib/`), empty for the subvolume's top directory. Needs CAP_SYS_ADMIN.
+pub fn dir_path(fd: impl AsFd, tree: u64, dir: u64) -> Result<Vec<u8>> {
+    let mut a = zeroed::<InoLookupArgs>();
+    a.treeid = tree;
+    a.objectid = dir;
+    update::<IOC_INO_LOOKUP, _>(fd.as_fd(), &mut *a)?;
+    Ok(c_bytes(&a.name).to_vec())
 }
 
 /// `struct btrfs_qgroup_inherit` and its qgroup list, as 64-bit words (see `btrfs::quota`):

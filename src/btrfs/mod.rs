@@ -12,6 +12,7 @@ pub mod plan;
 pub mod quota;
 pub mod skip;
 pub mod space;
+pub mod tree;
 
 use crate::error::Result;
 use crate::report::Report;

@@ -2,9 +2,11 @@
 //! the top level (so nothing mounted on the live root hides what is under it), nested subvolumes
 //! included (the rollback deletes them with the root).
 
+use super::bulk;
 use super::model::Reason;
 use super::walk::{self, Walker};
 use super::{base_filter, Options, Outcome, Target};
+use crate::btrfs::ioctl;
 use crate::btrfs::mount::TopMount;
 use crate::btrfs::nav;
 use crate::btrfs::plan::Entry;
@@ -74,19 +76,38 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
         None => exclude_mounts(&top, root, &mounts, &mut filter, &mut notes),
         Some(_) => None,
     };
-    let mut w = Walker::new(&filter);
-    w.live_mount = live_mount;
-    w.btrfs = true;
-    if live.is_none() {
-        // Read through our own mount: nothing can be mounted inside it, so the sizes of what
-        // exists on one side only can come from the bulk-read inode tables. Those hold what the
-        // last transaction committed: pending writes are flushed first (syncfs writes nothing
-        // of ours, it only commits what the running system already wrote).
-        if rustix::fs::syncfs(top.fd()).is_ok() {
-            w.fast = Some(walk::Fast::new(top.fd()));
+    let walker = || {
+        let mut w = Walker::new(&filter);
+        w.live_mount = live_mount;
+        w.btrfs = true;
+        w
+    };
+    let walk_note = |why: &str| {
+        format!(
+            "{why}: the trees were walked (readdir and one statx per path) instead of read in bulk"
+        )
+    };
+    let blank_fd = blank.as_ref().map(|b| &b.1);
+    let diff = if live.is_some() {
+        notes.push(walk_note("the live tree is read through --root"));
+        walker().compare(&live_fd, blank_fd)
+    } else if std::env::var_os(WALK_VAR).is_some_and(|v| !v.is_empty()) {
+        notes.push(walk_note(&format!("{WALK_VAR} is set")));
+        walk_top(walker(), &top, &live_fd, blank_fd)
+    } else {
+        let blank = blank.as_ref().map(|(name, fd)| (name, fd));
+        match read_bulk(walker(), &top, (root, &live_fd), blank) {
+            Ok(d) => d,
+            Err(e) => {
+                notes.push(walk_note(&format!(
+                    "the subvolumes' metadata could not be read in bulk ({})",
+                    std::io::Error::from(e)
+                )));
+                walk_top(walker(), &top, &live_fd, blank_fd)
+            }
         }
-    }
-    let mut diff = w.compare(&live_fd, blank.as_ref().map(|b| &b.1));
+    };
+    let mut diff = diff;
     diff.notes.extend(notes);
     // The live system as it runs (where the root is mounted: /nix and the rest are there too),
     // else the root subvolume itself.
@@ -120,6 +141,52 @@ pub fn diff(t: &Target, opts: &Options) -> Result<Outcome> {
             ),
             ("subvolume", Some(&root.to_string())),
         ]),
+    })
+}
+
+/// Set (to anything but empty): read the trees with the walker (`readdir` and one `statx` per
+/// path) even where they can be read in bulk; for tests and benchmarks.
+pub const WALK_VAR: &str = "BLANKROOT_DIFF_WALK";
+
+/// The walker through the top-level mount, with the sizes of one-sided files from the inode
+/// tables when the filesystem can be synced first (how `diff` read Btrfs before bulk reading).
+fn walk_top<'a>(
+    mut w: Walker<'a>,
+    top: &'a TopMount,
+    live: &OwnedFd,
+    blank: Option<&OwnedFd>,
+) -> super::model::Diff {
+    if rustix::fs::syncfs(top.fd()).is_ok() {
+        w.fast = Some(walk::Fast::new(top.fd()));
+    }
+    w.compare(live, blank)
+}
+
+/// Compares the root with the blank from their metadata read in bulk (`bulk`), through our own
+/// mount of the top level: nothing can be mounted inside it, so the trees' metadata is all
+/// there is to read. The B-trees hold what the running system has flushed: pending writes are
+/// flushed first (syncfs writes nothing of ours, it only commits what the running system
+/// already wrote). An error: nothing was compared (the walker can still be used).
+fn read_bulk(
+    w: Walker<'_>,
+    top: &TopMount,
+    (root, root_fd): (&Name, &OwnedFd),
+    blank: Option<(&Name, &OwnedFd)>,
+) -> rustix::io::Result<super::model::Diff> {
+    rustix::fs::syncfs(top.fd())?;
+    let live = ioctl::subvol_info(root_fd)?.id;
+    let blank = match blank {
+        Some((name, fd)) => Some((name, ioctl::subvol_info(fd)?.id)),
+        None => None,
+    };
+    let plan = bulk::plan(top.fd(), live, blank.map(|b| b.1), w.filter)?;
+    bulk::with(top.fd(), plan, |mut src| {
+        let live_dir = src.root(live, root.to_path())?;
+        let blank_dir = match blank {
+            Some((name, id)) => Some(src.root(id, name.to_path())?),
+            None => None,
+        };
+        Ok(w.compare_in(src, live_dir, blank_dir))
     })
 }
 

@@ -1,16 +1,18 @@
 //! `blankroot diff`: what the next boot will erase, on the running system, without writing.
 //!
-//! - `walk`: the side-by-side comparison of two trees (the heart; recall argued there);
+//! - `walk`: the side-by-side comparison of two trees (the heart; recall argued there), read
+//!   through file descriptors (`fds`: `readdir` and `statx`) or, on Btrfs, from the subvolumes'
+//!   metadata read in bulk (`bulk`);
 //! - `filter`: what is left out (other mounts, persisted paths, what NixOS recreates);
 //! - `btrfs`, `zfs`, `tmpfs`: where the live tree and the blank come from;
 //! - `output`: text grouped by directory, and JSON;
 //! - `suggest`: `--suggest`, the lost paths as persistence entries (a Nix expression).
 
 pub mod btrfs;
+pub mod bulk;
+pub mod fds;
 pub mod filter;
-pub mod inodes;
 pub mod model;
-
 pub mod output;
 pub mod suggest;
 pub mod tmpfs;

@@ -7,7 +7,6 @@
 
 use super::model::{Change, Diff, Entry};
 use serde::Serialize;
-use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fmt::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -163,8 +162,24 @@ struct Group<'a> {
     counts: Counts,
 }
 
+/// A directory's path bytes, ordered as paths are (`model::bytes_cmp`).
+#[derive(PartialEq, Eq)]
+struct DirKey<'a>(&'a [u8]);
+
+impl Ord for DirKey<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        super::model::bytes_cmp(self.0, other.0)
+    }
+}
+
+impl PartialOrd for DirKey<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// Entries by the directory that holds them (the root's own entry, if any, under itself), in
-/// path order: groups of consecutive entries with the same parent.
+/// path order of the directories, each directory's entries in name order.
 fn groups(d: &Diff) -> Vec<Group<'_>> {
     fn split(e: &Entry) -> (&[u8], &[u8]) {
         let b = e.path.as_os_str().as_bytes();
@@ -173,24 +188,35 @@ fn groups(d: &Diff) -> Vec<Group<'_>> {
             None => (&[][..], b),
         }
     }
-    let mut order: Vec<&Entry> = d.entries.iter().collect();
-    order.sort_by(|a, b| {
-        let (pa, na) = split(a);
-        let (pb, nb) = split(b);
-        super::model::bytes_cmp(pa, pb).then_with(|| na.cmp(nb))
-    });
-    let mut out: Vec<Group<'_>> = Vec::new();
-    for e in order {
-        let parent = e.path.parent().unwrap_or(Path::new(""));
-        match out.last_mut() {
-            Some(g) if g.dir == parent => g.entries.push(e),
-            _ => out.push(Group {
-                dir: parent,
-                entries: vec![e],
-                counts: Counts::default(),
+    let mut at: std::collections::BTreeMap<DirKey<'_>, usize> = Default::default();
+    let mut made: Vec<Group<'_>> = Vec::new();
+    // Entries of one directory mostly come one after another: the last group is tried first.
+    let mut last: Option<(&[u8], usize)> = None;
+    for e in &d.entries {
+        let (dir, _) = split(e);
+        let i = match last {
+            Some((l, i)) if l == dir => i,
+            _ => *at.entry(DirKey(dir)).or_insert_with(|| {
+                made.push(Group {
+                    dir: Path::new(OsStr::from_bytes(dir)),
+                    entries: Vec::new(),
+                    counts: Counts::default(),
+                });
+                made.len() - 1
             }),
+        };
+        made[i].entries.push(e);
+        made[i].counts.add(e);
+        last = Some((dir, i));
+    }
+    let mut slots: Vec<Option<Group<'_>>> = made.into_iter().map(Some).collect();
+    let mut out: Vec<Group<'_>> = at.into_values().filter_map(|i| slots[i].take()).collect();
+    for g in &mut out {
+        // In path order already when the diff is sorted; a stable sort keeps equal names as
+        // they came.
+        if !g.entries.is_sorted_by(|a, b| split(a).1 <= split(b).1) {
+            g.entries.sort_by(|a, b| split(a).1.cmp(split(b).1));
         }
-        out.last_mut().expect("just pushed").counts.add(e);
     }
     out
 }
@@ -310,43 +336,126 @@ fn compact<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("strings, numbers and lists")
 }
 
-/// `/etc/x` as the `path` member, and its bytes as `path_bytes` when it is not UTF-8.
-fn path_members(rel: &Path) -> (String, Option<Vec<u8>>) {
-    let mut bytes = b"/".to_vec();
-    bytes.extend_from_slice(rel.as_os_str().as_bytes());
-    match String::from_utf8(bytes) {
-        Ok(path) => (path, None),
-        Err(e) => {
-            let bytes = e.into_bytes();
-            (String::from_utf8_lossy(&bytes).into_owned(), Some(bytes))
+/// `/etc/x` as the `path` member (into `buf`), and its bytes as `path_bytes` when it is not
+/// UTF-8.
+fn path_members(rel: &Path, buf: &mut String) -> Option<Vec<u8>> {
+    buf.clear();
+    buf.push('/');
+    match rel.as_os_str().to_str() {
+        Some(s) => {
+            buf.push_str(s);
+            None
+        }
+        None => {
+            let mut bytes = b"/".to_vec();
+            bytes.extend_from_slice(rel.as_os_str().as_bytes());
+            buf.clear();
+            buf.push_str(&String::from_utf8_lossy(&bytes));
+            Some(bytes)
         }
     }
 }
 
-/// One line of `"changes"`.
-#[derive(Serialize)]
-struct ChangeLine<'a> {
-    path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path_bytes: Option<Vec<u8>>,
-    change: &'static str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    was: Option<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    what: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    subvolume: bool,
+/// A JSON string as serde_json writes it (the escapes it uses, nothing else escaped), appended
+/// to `out`: the one line per change is written by hand, a listing has many of them.
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        plain = i + 1;
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(esc);
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
+}
+
+/// A number in decimal, appended (`write!` goes through the formatting machinery: slower, and a
+/// listing has a number or more a line).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[at..]).expect("digits"));
+}
+
+/// One line of `"changes"`: `{"path":..,"path_bytes":[..],"change":..,"type":..,"size":..,
+/// "was":..,"what":[..],"target":..,"subvolume":true}`, the optional members only when set.
+fn change_line(out: &mut String, e: &Entry, path: &str, path_bytes: Option<&[u8]>) {
+    out.push_str("{\"path\":");
+    json_str(out, path);
+    if let Some(bytes) = path_bytes {
+        out.push_str(",\"path_bytes\":[");
+        for (i, b) in bytes.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_u64(out, u64::from(*b));
+        }
+        out.push(']');
+    }
+    for (key, word) in [
+        (",\"change\":\"", e.change.word()),
+        ("\",\"type\":\"", e.kind.word()),
+    ] {
+        out.push_str(key);
+        out.push_str(word);
+    }
+    out.push_str("\",\"size\":");
+    push_u64(out, e.size);
+    if let Some(was) = e.was {
+        out.push_str(",\"was\":\"");
+        out.push_str(was.word());
+        out.push('"');
+    }
+    if !e.what.is_empty() {
+        out.push_str(",\"what\":[");
+        for (i, w) in e.what.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(w.word());
+            out.push('"');
+        }
+        out.push(']');
+    }
+    if let Some(t) = &e.target {
+        out.push_str(",\"target\":");
+        json_str(out, &String::from_utf8_lossy(t));
+    }
+    if e.subvolume {
+        out.push_str(",\"subvolume\":true");
+    }
+    out.push('}');
 }
 
 /// One line of `"directories"`.
 #[derive(Serialize)]
-struct DirectoryLine {
-    path: String,
+struct DirectoryLine<'a> {
+    path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     path_bytes: Option<Vec<u8>>,
     created: u64,
@@ -357,23 +466,37 @@ struct DirectoryLine {
 
 /// One line of `"left_out"`.
 #[derive(Serialize)]
-struct LeftOutLine {
-    path: String,
+struct LeftOutLine<'a> {
+    path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     path_bytes: Option<Vec<u8>>,
     reason: &'static str,
 }
 
-/// `"key": [` then one object a line.
-fn write_list(w: &mut String, key: &str, lines: impl Iterator<Item = String>) {
+/// `"key": [` then one object a line, each serialized by `line` from an item (with a buffer
+/// for its path).
+fn write_list<T>(
+    w: &mut String,
+    key: &str,
+    items: impl Iterator<Item = T>,
+    mut line: impl FnMut(T, &mut String, &mut Vec<u8>),
+) {
     let _ = write!(w, "  \"{key}\": [");
     let mut empty = true;
-    for line in lines {
+    let (mut path, mut bytes) = (String::new(), Vec::new());
+    for item in items {
         w.push_str(if empty { "\n    " } else { ",\n    " });
-        w.push_str(&line);
+        bytes.clear();
+        line(item, &mut path, &mut bytes);
+        w.push_str(std::str::from_utf8(&bytes).expect("serde_json writes UTF-8"));
         empty = false;
     }
     w.push_str(if empty { "],\n" } else { "\n  ],\n" });
+}
+
+/// One line, compact, appended to `out`.
+fn put<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("strings, numbers and lists");
 }
 
 /// The JSON document: one line per change, so a large listing stays quick to write and read.
@@ -382,42 +505,49 @@ pub fn json(d: &Diff, target: &str) -> String {
     let mut w = String::with_capacity(d.entries.len() * 96 + 1024);
     let _ = writeln!(w, "{{\n  \"target\": {target},");
     let _ = writeln!(w, "  \"totals\": {},", totals(d).json());
-    let changes = d.entries.iter().map(|e| {
-        let (path, path_bytes) = path_members(&e.path);
-        compact(&ChangeLine {
-            path,
-            path_bytes,
-            change: e.change.word(),
-            kind: e.kind.word(),
-            size: e.size,
-            was: e.was.map(|k| k.word()),
-            what: e.what.iter().map(|w| w.word()).collect(),
-            target: e.target.as_deref().map(String::from_utf8_lossy),
-            subvolume: e.subvolume,
-        })
+    let _ = write!(w, "  \"changes\": [");
+    let mut path = String::new();
+    for (i, e) in d.entries.iter().enumerate() {
+        w.push_str(if i == 0 { "\n    " } else { ",\n    " });
+        let path_bytes = path_members(&e.path, &mut path);
+        change_line(&mut w, e, &path, path_bytes.as_deref());
+    }
+    w.push_str(if d.entries.is_empty() {
+        "],\n"
+    } else {
+        "\n  ],\n"
     });
-    write_list(&mut w, "changes", changes);
-    let directories = groups(d).into_iter().map(|g| {
-        let (path, path_bytes) = path_members(g.dir);
-        compact(&DirectoryLine {
-            path,
-            path_bytes,
-            created: g.counts.created,
-            modified: g.counts.modified,
-            deleted: g.counts.deleted,
-            bytes: g.counts.bytes,
-        })
+    let g = groups(d);
+    write_list(&mut w, "directories", g.into_iter(), |g, path, out| {
+        let path_bytes = path_members(g.dir, path);
+        put(
+            out,
+            &DirectoryLine {
+                path,
+                path_bytes,
+                created: g.counts.created,
+                modified: g.counts.modified,
+                deleted: g.counts.deleted,
+                bytes: g.counts.bytes,
+            },
+        )
     });
-    write_list(&mut w, "directories", directories);
-    let left_out = d.left_out.iter().map(|(p, r)| {
-        let (path, path_bytes) = path_members(p);
-        compact(&LeftOutLine {
-            path,
-            path_bytes,
-            reason: r.word(),
-        })
-    });
-    write_list(&mut w, "left_out", left_out);
+    write_list(
+        &mut w,
+        "left_out",
+        d.left_out.iter(),
+        |(p, r), path, out| {
+            let path_bytes = path_members(p, path);
+            put(
+                out,
+                &LeftOutLine {
+                    path,
+                    path_bytes,
+                    reason: r.word(),
+                },
+            )
+        },
+    );
     let _ = writeln!(w, "  \"recreated_at_boot\": {},", d.recreated);
     let _ = writeln!(w, "  \"notes\": {},", compact(&d.notes));
     let _ = writeln!(w, "  \"errors\": {},", compact(&d.errors));
@@ -557,6 +687,27 @@ ERROR (listing incomplete): etc/shadow: Permission denied
         assert_eq!(got, want, "\n{got}");
     }
 
+    /// Strings are written as serde_json writes them.
+    #[test]
+    fn json_strings_as_serde_json_writes_them() {
+        let mut samples: Vec<String> = (0u8..=0x7f).map(|b| format!("a{}b", b as char)).collect();
+        samples.extend(
+            [
+                "",
+                "caf\u{e9} \u{1f600}",
+                "\u{2028}\u{2029}\u{85}\u{7f}\u{ffff}",
+                "\"\\\"\\",
+            ]
+            .map(String::from),
+        );
+        samples.push((0u32..0x800).filter_map(char::from_u32).collect());
+        for s in samples {
+            let mut got = String::new();
+            json_str(&mut got, &s);
+            assert_eq!(got, serde_json::to_string(&s).unwrap(), "{s:?}");
+        }
+    }
+
     #[test]
     fn escapes_what_could_fake_a_line() {
         assert_eq!(escape(b"plain name"), "plain name");
@@ -565,6 +716,15 @@ ERROR (listing incomplete): etc/shadow: Permission denied
         assert_eq!(escape("caf\u{e9}".as_bytes()), "caf\u{e9}");
         assert_eq!(show(Path::new("etc/pass wd")), "/etc/pass wd");
         assert_eq!(show(Path::new("")), "/");
+    }
+
+    #[test]
+    fn numbers_in_decimal() {
+        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX] {
+            let mut s = String::new();
+            push_u64(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
     }
 
     #[test]

@@ -9,17 +9,21 @@
 //! all agree are a regular file's bytes taken as equal without reading them: on Btrfs a snapshot
 //! shares the blank's inodes, and any write or metadata change sets a new ctime, which user space
 //! cannot set back.
+//!
+//! How a tree is read is a [`Source`]: through file descriptors (`fds`: `readdir` and `statx`),
+//! or from Btrfs metadata read in bulk (`bulk`). The comparison is this one code for both.
 
 use super::filter::Filter;
-use super::inodes::{self, Table};
 use super::model::{Change, Diff, Entry, Kind, Perms, Reason, What, Whats};
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{openat, readlinkat, statx, AtFlags, Dir, FileType, Mode, OFlags, StatxFlags};
+use rustix::fd::OwnedFd;
+use rustix::fs::{openat, Mode, OFlags};
 use rustix::io::Errno;
 use std::ffi::{CStr, CString, OsStr};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+pub use super::fds::{open_dir_at, stat_at, Fast};
 
 const SUBVOL_INO: u64 = 256;
 
@@ -48,122 +52,34 @@ impl Meta {
     }
 }
 
-pub fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<Option<Meta>> {
-    match statx(
-        dir,
-        name,
-        AtFlags::SYMLINK_NOFOLLOW,
-        StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
-    ) {
-        Ok(s) => Ok(Some(Meta {
-            kind: Kind::from_mode(u32::from(s.stx_mode)),
-            perm: u32::from(s.stx_mode) & 0o7777,
-            uid: s.stx_uid,
-            gid: s.stx_gid,
-            size: s.stx_size,
-            ino: s.stx_ino,
-            ctime: (s.stx_ctime.tv_sec, s.stx_ctime.tv_nsec),
-            mtime: (s.stx_mtime.tv_sec, s.stx_mtime.tv_nsec),
-            rdev: (s.stx_rdev_major, s.stx_rdev_minor),
-            mnt_id: (s.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(s.stx_mnt_id),
-        })),
-        Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Opens a directory beneath `dir` without following a symlink.
-pub fn open_dir_at(dir: BorrowedFd<'_>, name: &CStr) -> rustix::io::Result<OwnedFd> {
-    openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-}
-
 /// A directory entry: name, inode number and type as the directory listing gives them.
 pub struct Name {
     pub name: CString,
     pub ino: u64,
     pub kind: Option<Kind>,
+    /// The entry names the top directory of Btrfs subvolume `ino` (bulk reading only).
+    pub subvol: bool,
 }
 
-/// The entries of a directory, sorted by name bytes.
-fn names(fd: &OwnedFd) -> rustix::io::Result<Vec<Name>> {
-    let dup = openat(
-        fd,
-        c".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut out = Vec::new();
-    for item in Dir::new(dup)? {
-        let item = item?;
-        let name = item.file_name();
-        if name != c"." && name != c".." {
-            let kind = match item.file_type() {
-                FileType::RegularFile => Some(Kind::File),
-                FileType::Directory => Some(Kind::Dir),
-                FileType::Symlink => Some(Kind::Symlink),
-                FileType::Fifo => Some(Kind::Fifo),
-                FileType::Socket => Some(Kind::Socket),
-                FileType::CharacterDevice => Some(Kind::CharDevice),
-                FileType::BlockDevice => Some(Kind::BlockDevice),
-                _ => None,
-            };
-            out.push(Name {
-                name: name.to_owned(),
-                ino: item.ino(),
-                kind,
-            });
-        }
-    }
-    // Names are unique in a directory: no order among equals to keep.
-    out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
-}
-
-/// Bulk-read inode tables of Btrfs subvolumes (see `inodes`), loaded for a subvolume once it
-/// has shown `LOAD_AFTER` one-sided files.
-pub struct Fast<'a> {
-    pub fs: BorrowedFd<'a>,
-    /// By subvolume id (a few subvolumes: a list is enough).
-    tables: Vec<(u64, Option<Table>)>,
-    seen: Vec<(u64, u32)>,
-}
-
-const LOAD_AFTER: u32 = 64;
-
-impl<'a> Fast<'a> {
-    pub fn new(fs: BorrowedFd<'a>) -> Fast<'a> {
-        Fast {
-            fs,
-            tables: Vec::new(),
-            seen: Vec::new(),
-        }
-    }
-
-    fn item(&mut self, subvol: u64, ino: u64) -> Option<inodes::Item> {
-        if let Some((_, t)) = self.tables.iter().find(|t| t.0 == subvol) {
-            return t.as_ref().and_then(|t| t.get(ino));
-        }
-        let seen = match self.seen.iter().position(|s| s.0 == subvol) {
-            Some(i) => &mut self.seen[i].1,
-            None => {
-                self.seen.push((subvol, 0));
-                &mut self.seen.last_mut().expect("just pushed").1
-            }
-        };
-        *seen += 1;
-        if *seen < LOAD_AFTER {
-            return None;
-        }
-        let table = inodes::load(self.fs, subvol).ok();
-        let item = table.as_ref().and_then(|t| t.get(ino));
-        self.tables.push((subvol, table));
-        item
-    }
+/// How one side of the comparison is read. `Dir`: an open directory of either side.
+pub trait Source {
+    type Dir;
+    /// The entries of a directory, sorted by name bytes.
+    fn names(&mut self, dir: &Self::Dir) -> rustix::io::Result<Vec<Name>>;
+    /// The directory itself (the roots of the comparison).
+    fn stat_dir(&mut self, dir: &Self::Dir) -> Option<Meta>;
+    /// An entry; `one_sided`: the other side has no such name. `None`: gone since listed.
+    fn stat(
+        &mut self,
+        dir: &Self::Dir,
+        n: &Name,
+        one_sided: bool,
+    ) -> rustix::io::Result<Option<Meta>>;
+    fn readlink(&mut self, dir: &Self::Dir, n: &Name) -> Option<Vec<u8>>;
+    /// A directory entry `n` that `m` says is a directory.
+    fn open_dir(&mut self, dir: &Self::Dir, n: &Name, m: &Meta) -> rustix::io::Result<Self::Dir>;
+    /// A regular file, for reading its bytes.
+    fn open_file(&mut self, dir: &Self::Dir, n: &Name) -> rustix::io::Result<std::fs::File>;
 }
 
 /// Which subtrees may differ (ZFS: from `zfs diff`). Names present on both sides and not in
@@ -181,7 +97,8 @@ pub struct Walker<'a> {
     pub hint: Option<Hint<'a>>,
     /// Names never looked at in the root directory (ZFS's `.zfs`).
     pub hidden_at_root: &'a [&'a str],
-    /// Btrfs: sizes of one-sided files from bulk-read inode tables.
+    /// Btrfs, read through file descriptors: sizes of one-sided files from bulk-read inode
+    /// tables.
     pub fast: Option<Fast<'a>>,
     pub diff: Diff,
 }
@@ -192,6 +109,12 @@ struct Count {
     left_out: u64,
     /// Names the blank has in this directory (from `dir`; not summed up the tree).
     blank_names: usize,
+}
+
+/// One comparison: the walker's settings and findings, and how the trees are read.
+struct Run<'a, S> {
+    w: Walker<'a>,
+    src: S,
 }
 
 impl<'a> Walker<'a> {
@@ -207,13 +130,34 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Compares the tree at `live` with the tree at `blank` (an empty tree when `None`).
+    /// Compares the tree at `live` with the tree at `blank` (an empty tree when `None`), read
+    /// through file descriptors.
     pub fn compare(mut self, live: &OwnedFd, blank: Option<&OwnedFd>) -> Diff {
-        let root_meta = |fd: &OwnedFd| stat_at(fd.as_fd(), c".").ok().flatten();
-        if let (Some(l), Some(b)) = (root_meta(live), blank.and_then(root_meta)) {
+        let src = super::fds::Fds {
+            fast: self.fast.take(),
+        };
+        let (l, b) = (src.root(live), blank.map(|b| src.root(b)));
+        match (l, b) {
+            (Ok(l), None) => self.compare_in(src, l, None),
+            (Ok(l), Some(Ok(b))) => self.compare_in(src, l, Some(b)),
+            (Err(e), _) | (_, Some(Err(e))) => {
+                let mut d = self.diff;
+                d.errors
+                    .push(format!("cannot open /: {}", std::io::Error::from(e)));
+                d
+            }
+        }
+    }
+
+    /// Compares two trees read from `src`.
+    pub fn compare_in<S: Source>(self, src: S, live: S::Dir, blank: Option<S::Dir>) -> Diff {
+        let mut run = Run { w: self, src };
+        let l = run.src.stat_dir(&live);
+        let b = blank.as_ref().and_then(|b| run.src.stat_dir(b));
+        if let (Some(l), Some(b)) = (l, b) {
             let what = metadata_changes(&l, &b);
             if !what.is_empty() {
-                self.diff.entries.push(Entry {
+                run.w.diff.entries.push(Entry {
                     path: PathBuf::new(),
                     change: Change::Modified,
                     kind: Kind::Dir,
@@ -226,34 +170,25 @@ impl<'a> Walker<'a> {
                 });
             }
         }
-        let sub = |fd: &OwnedFd| crate::btrfs::ioctl::subvol_info(fd).map_or(0, |i| i.id);
-        let subs = match &self.fast {
-            Some(_) => (sub(live), blank.map_or(0, sub)),
-            None => (0, 0),
-        };
-        self.dir(Some(live), blank, Path::new(""), subs);
-        self.diff.sort();
-        self.diff
+        run.dir(Some(&live), blank.as_ref(), Path::new(""));
+        let mut diff = run.w.diff;
+        diff.sort();
+        diff
     }
+}
 
+impl<S: Source> Run<'_, S> {
     fn error(&mut self, rel: &Path, what: &str, e: Errno) {
-        self.diff.errors.push(format!(
+        self.w.diff.errors.push(format!(
             "{what} {}: {}",
             super::output::show(rel),
             std::io::Error::from(e)
         ));
     }
 
-    /// `subs`: the subvolume ids holding `live` and `blank` (Btrfs fast path; 0 otherwise).
-    fn dir(
-        &mut self,
-        live: Option<&OwnedFd>,
-        blank: Option<&OwnedFd>,
-        rel: &Path,
-        subs: (u64, u64),
-    ) -> Count {
+    fn dir(&mut self, live: Option<&S::Dir>, blank: Option<&S::Dir>, rel: &Path) -> Count {
         let mut count = Count::default();
-        let list = |fd: Option<&OwnedFd>, this: &mut Self| match fd.map(names) {
+        let list = |d: Option<&S::Dir>, this: &mut Self| match d.map(|d| this.src.names(d)) {
             None => Vec::new(),
             Some(Ok(n)) => n,
             Some(Err(e)) => {
@@ -261,7 +196,7 @@ impl<'a> Walker<'a> {
                 Vec::new()
             }
         };
-        let watch = self.filter.watches(rel);
+        let watch = self.w.filter.watches(rel);
         let live_names = list(live, self);
         let blank_names = list(blank, self);
         count.blank_names = blank_names.len();
@@ -288,10 +223,9 @@ impl<'a> Walker<'a> {
                 (None, None) => unreachable!(),
             };
             let c = self.entry(
-                l.and(live).map(|fd| (fd, l.unwrap())),
-                b.and(blank).map(|fd| (fd, b.unwrap())),
+                l.and(live).map(|d| (d, l.unwrap())),
+                b.and(blank).map(|d| (d, b.unwrap())),
                 rel,
-                subs,
                 watch,
             );
             count.listed += c.listed;
@@ -300,31 +234,11 @@ impl<'a> Walker<'a> {
         count
     }
 
-    /// A one-sided non-directory's type and size from the inode table, when it has it and
-    /// agrees with the directory listing on the type.
-    fn quick(&mut self, n: &Name, subvol: u64) -> Option<Meta> {
-        let kind = n.kind.filter(|k| *k != Kind::Dir)?;
-        let item = self.fast.as_mut()?.item(subvol, n.ino)?;
-        (Kind::from_mode(item.mode) == kind).then_some(Meta {
-            kind,
-            perm: item.mode & 0o7777,
-            uid: item.uid,
-            gid: item.gid,
-            size: item.size,
-            ino: n.ino,
-            ctime: (0, 0),
-            mtime: (0, 0),
-            rdev: (0, 0),
-            mnt_id: None,
-        })
-    }
-
     fn entry(
         &mut self,
-        live: Option<(&OwnedFd, &Name)>,
-        blank: Option<(&OwnedFd, &Name)>,
+        live: Option<(&S::Dir, &Name)>,
+        blank: Option<(&S::Dir, &Name)>,
         parent: &Path,
-        subs: (u64, u64),
         watch: bool,
     ) -> Count {
         let name: &CStr = &live.or(blank).expect("one side at least").1.name;
@@ -334,80 +248,73 @@ impl<'a> Walker<'a> {
             left_out: 1,
             ..Count::default()
         };
-        if parent.as_os_str().is_empty() && self.hidden_at_root.iter().any(|h| os == *h) {
+        if parent.as_os_str().is_empty() && self.w.hidden_at_root.iter().any(|h| os == *h) {
             return Count::default();
         }
         if watch {
-            if let Some(reason) = self.filter.excluded(&rel) {
-                self.diff.left_out.push((rel, reason));
+            if let Some(reason) = self.w.filter.excluded(&rel) {
+                self.w.diff.left_out.push((rel, reason));
                 return left_out;
             }
-            if self.filter.recreated_path(&rel) {
-                self.diff.recreated += 1;
+            if self.w.filter.recreated_path(&rel) {
+                self.w.diff.recreated += 1;
                 return left_out;
             }
         }
-        if let (Some(hint), Some(_), Some(_)) = (&self.hint, live, blank) {
+        if let (Some(hint), Some(_), Some(_)) = (&self.w.hint, live, blank) {
             if !hint.dirty.contains(&rel) {
                 return Count::default();
             }
         }
         let one_sided = live.is_none() || blank.is_none();
-        let stat = |side: Option<(&OwnedFd, &Name)>, sub: u64, this: &mut Self| match side {
+        let stat = |side: Option<(&S::Dir, &Name)>, this: &mut Self| match side {
             None => None,
-            Some((fd, n)) => {
-                if one_sided {
-                    if let Some(m) = this.quick(n, sub) {
-                        return Some(m);
-                    }
-                }
-                match stat_at(fd.as_fd(), name) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        this.error(&rel, "cannot stat", e);
-                        None
-                    }
-                }
-            }
-        };
-        let l = stat(live, subs.0, self);
-        let b = stat(blank, subs.1, self);
-        let (live, blank) = (live.map(|s| s.0), blank.map(|s| s.0));
-        if let (Some(l), Some(mount)) = (&l, self.live_mount) {
-            if l.mnt_id.is_some_and(|m| m != mount) {
-                self.diff.left_out.push((rel, Reason::MountPoint));
-                return left_out;
-            }
-        }
-        let link = |fd: Option<&OwnedFd>, m: &Option<Meta>| -> Option<Vec<u8>> {
-            match (fd, m) {
-                (Some(fd), Some(m)) if m.kind == Kind::Symlink => readlinkat(fd, name, Vec::new())
-                    .ok()
-                    .map(|t| t.into_bytes()),
-                _ => None,
-            }
-        };
-        let l_target = link(live, &l);
-        if let Some(l) = &l {
-            if self
-                .filter
-                .recreated_link(&rel, l.kind, l_target.as_deref())
-            {
-                self.diff.recreated += 1;
-                return left_out;
-            }
-        }
-        let b_target = link(blank, &b);
-        let open = |fd: Option<&OwnedFd>, m: &Option<Meta>, this: &mut Self| match (fd, m) {
-            (Some(fd), Some(m)) if m.kind == Kind::Dir => match open_dir_at(fd.as_fd(), name) {
-                Ok(d) => Some(d),
+            Some((d, n)) => match this.src.stat(d, n, one_sided) {
+                Ok(m) => m,
                 Err(e) => {
-                    this.error(&rel, "cannot open", e);
+                    this.error(&rel, "cannot stat", e);
                     None
                 }
             },
-            _ => None,
         };
+        let l = stat(live, self);
+        let b = stat(blank, self);
+        if let (Some(l), Some(mount)) = (&l, self.w.live_mount) {
+            if l.mnt_id.is_some_and(|m| m != mount) {
+                self.w.diff.left_out.push((rel, Reason::MountPoint));
+                return left_out;
+            }
+        }
+        let link =
+            |side: Option<(&S::Dir, &Name)>, m: &Option<Meta>, this: &mut Self| match (side, m) {
+                (Some((d, n)), Some(m)) if m.kind == Kind::Symlink => this.src.readlink(d, n),
+                _ => None,
+            };
+        let l_target = link(live, &l, self);
+        if let Some(l) = &l {
+            if self
+                .w
+                .filter
+                .recreated_link(&rel, l.kind, l_target.as_deref())
+            {
+                self.w.diff.recreated += 1;
+                return left_out;
+            }
+        }
+        let b_target = link(blank, &b, self);
+        let open =
+            |side: Option<(&S::Dir, &Name)>, m: &Option<Meta>, this: &mut Self| match (side, m) {
+                (Some((d, n)), Some(m)) if m.kind == Kind::Dir => {
+                    match this.src.open_dir(d, n, m) {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            this.error(&rel, "cannot open", e);
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
         let (l_dir, b_dir) = (open(live, &l, self), open(blank, &b, self));
         // The entry goes before what is inside it: the listing comes out in path order.
         let entry = match (&l, &b) {
@@ -416,8 +323,8 @@ impl<'a> Walker<'a> {
             (None, Some(b)) => Some(self.new_entry(rel.clone(), Change::Deleted, b, b_target)),
             (Some(lm), Some(bm)) => {
                 let what = match (live, blank) {
-                    (Some(lf), Some(bf)) => {
-                        self.changes(lm, bm, &l_target, &b_target, lf, bf, name, &rel)
+                    (Some(ls), Some(bs)) => {
+                        self.changes(lm, bm, &l_target, &b_target, ls, bs, &rel)
                     }
                     _ => Whats::default(),
                 };
@@ -435,24 +342,17 @@ impl<'a> Walker<'a> {
             matches!(&entry, Some(e) if e.change == Change::Created && e.kind == Kind::Dir);
         let pushed = entry.is_some();
         if let Some(e) = entry {
-            self.diff.entries.push(e);
+            self.w.diff.entries.push(e);
         }
         let inner = if l_dir.is_some() || b_dir.is_some() {
-            let child_sub = |fd: &Option<OwnedFd>, m: &Option<Meta>, parent: u64| match (fd, m) {
-                (Some(fd), Some(m)) if parent != 0 && m.ino == SUBVOL_INO => {
-                    crate::btrfs::ioctl::subvol_info(fd).map_or(0, |i| i.id)
-                }
-                _ => parent,
-            };
-            let subs = (child_sub(&l_dir, &l, subs.0), child_sub(&b_dir, &b, subs.1));
-            self.dir(l_dir.as_ref(), b_dir.as_ref(), &rel, subs)
+            self.dir(l_dir.as_ref(), b_dir.as_ref(), &rel)
         } else {
             Count::default()
         };
         if created_dir && inner.listed == 0 && inner.left_out > 0 {
             // Holds only what is left out: made again by whoever makes its contents. Nothing
             // was listed inside it, so its entry is still the last one.
-            self.diff.entries.pop();
+            self.w.diff.entries.pop();
             return Count {
                 left_out: inner.left_out + 1,
                 ..Count::default()
@@ -465,7 +365,7 @@ impl<'a> Walker<'a> {
             && inner.left_out == 0
             && (inner.listed > 0 || pushed)
         {
-            self.diff.add_whole(rel, l.map(|m| m.perms()));
+            self.w.diff.add_whole(rel, l.map(|m| m.perms()));
         }
         Count {
             listed: inner.listed + u64::from(pushed),
@@ -486,7 +386,7 @@ impl<'a> Walker<'a> {
             },
             what: Whats::default(),
             target,
-            subvolume: self.btrfs && m.kind == Kind::Dir && m.ino == SUBVOL_INO,
+            subvolume: self.w.btrfs && m.kind == Kind::Dir && m.ino == SUBVOL_INO,
             perms: Some(m.perms()),
         }
     }
@@ -498,9 +398,8 @@ impl<'a> Walker<'a> {
         b: &Meta,
         l_target: &Option<Vec<u8>>,
         b_target: &Option<Vec<u8>>,
-        live: &OwnedFd,
-        blank: &OwnedFd,
-        name: &CStr,
+        live: (&S::Dir, &Name),
+        blank: (&S::Dir, &Name),
         rel: &Path,
     ) -> Whats {
         let mut what = metadata_changes(l, b);
@@ -508,7 +407,7 @@ impl<'a> Walker<'a> {
             what.add(What::Type);
         } else {
             match l.kind {
-                Kind::File => match same_bytes(l, b, live, blank, name) {
+                Kind::File => match self.same_bytes(l, b, live, blank) {
                     Ok(true) => {}
                     Ok(false) => what.add(What::Content),
                     Err(e) => {
@@ -522,6 +421,35 @@ impl<'a> Walker<'a> {
             }
         }
         what
+    }
+
+    /// Whether two regular files hold the same bytes.
+    fn same_bytes(
+        &mut self,
+        l: &Meta,
+        b: &Meta,
+        live: (&S::Dir, &Name),
+        blank: (&S::Dir, &Name),
+    ) -> rustix::io::Result<bool> {
+        if l.size != b.size {
+            return Ok(false);
+        }
+        if l.ino == b.ino && l.ctime == b.ctime && l.mtime == b.mtime {
+            return Ok(true);
+        }
+        let mut x = self.src.open_file(live.0, live.1)?;
+        let mut y = self.src.open_file(blank.0, blank.1)?;
+        let (mut bx, mut by) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+        loop {
+            let n = read_full(&mut x, &mut bx)?;
+            let m = read_full(&mut y, &mut by)?;
+            if n != m || bx[..n] != by[..m] {
+                return Ok(false);
+            }
+            if n == 0 {
+                return Ok(true);
+            }
+        }
     }
 }
 
@@ -539,43 +467,6 @@ fn metadata_changes(l: &Meta, b: &Meta) -> Whats {
         what.add(What::Owner);
     }
     what
-}
-
-/// Whether two regular files hold the same bytes.
-fn same_bytes(
-    l: &Meta,
-    b: &Meta,
-    live: &OwnedFd,
-    blank: &OwnedFd,
-    name: &CStr,
-) -> rustix::io::Result<bool> {
-    if l.size != b.size {
-        return Ok(false);
-    }
-    if l.ino == b.ino && l.ctime == b.ctime && l.mtime == b.mtime {
-        return Ok(true);
-    }
-    let open = |dir: &OwnedFd| -> rustix::io::Result<std::fs::File> {
-        openat(
-            dir,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )
-        .map(std::fs::File::from)
-    };
-    let (mut x, mut y) = (open(live)?, open(blank)?);
-    let (mut bx, mut by) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    loop {
-        let n = read_full(&mut x, &mut bx)?;
-        let m = read_full(&mut y, &mut by)?;
-        if n != m || bx[..n] != by[..m] {
-            return Ok(false);
-        }
-        if n == 0 {
-            return Ok(true);
-        }
-    }
 }
 
 fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> rustix::io::Result<usize> {
@@ -604,7 +495,7 @@ pub fn open_path(path: &Path) -> rustix::io::Result<OwnedFd> {
 
 /// The mount id of a directory.
 pub fn mount_id(fd: &OwnedFd) -> Option<u64> {
-    stat_at(fd.as_fd(), c".")
+    stat_at(rustix::fd::AsFd::as_fd(fd), c".")
         .ok()
         .flatten()
         .and_then(|m| m.mnt_id)

@@ -58,10 +58,12 @@ _busybox_extract() {
 	rm -rf "$tmp"
 }
 
-helpers_build() { # sets MKSUBVOL
+helpers_build() { # sets MKSUBVOL FLOOR
 	MKSUBVOL=$WORK/tools/brt-mksubvol
+	FLOOR=$WORK/tools/brt-floor
 	mkdir -p "$WORK/tools"
 	cc -static -O2 -Wall -o "$MKSUBVOL" "$BOOT_DIR/guest/brt-mksubvol.c"
+	cc -static -O2 -Wall -o "$FLOOR" "$BOOT_DIR/guest/brt-floor.c"
 }
 
 # The binary under test: BLANKROOT_BOOT_BINARY, or the static release build of this checkout

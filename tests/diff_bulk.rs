@@ -1,0 +1,153 @@
+//! Property test (issue 17): on Btrfs, `blankroot diff` reads the subvolumes' trees in bulk
+//! (BTRFS_IOC_TREE_SEARCH_V2); the walker (readdir + statx, `BLANKROOT_DIFF_WALK=1`) is the
+//! reference. For random trees and random changes — files, hard links, renames, deletions,
+//! modifications, nested and read-only subvolumes, names that are not UTF-8 — both print the
+//! same listing, text and JSON (`path_bytes` included), but for the note that says which way the
+//! trees were read.
+
+mod common;
+mod diff_common;
+
+use diff_common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
+
+#[derive(Debug, Clone)]
+enum Change {
+    Op(Op),
+    /// A second name for a file (a hard link).
+    Link(Vec<u8>, Vec<u8>),
+    /// A nested subvolume made read-only.
+    ReadOnly(Vec<u8>),
+}
+
+fn rel() -> impl Strategy<Value = Vec<u8>> {
+    let name = prop_oneof![
+        Just(b"a".to_vec()),
+        Just(b"b".to_vec()),
+        Just(b"c".to_vec()),
+        Just(b"bad\xff".to_vec()),
+    ];
+    proptest::collection::vec(name, 1..4).prop_map(|p| p.join(&b'/'))
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        8 => op().prop_map(Change::Op),
+        2 => (rel(), rel()).prop_map(|(a, b)| Change::Link(a, b)),
+        1 => rel().prop_map(Change::ReadOnly),
+    ]
+}
+
+fn apply_change(root: &Path, c: &Change, btrfs: bool) {
+    let at = |r: &[u8]| root.join(bytes_path(r));
+    match c {
+        Change::Op(o) => apply_op(root, o, btrfs),
+        Change::Link(a, b) => {
+            if std::fs::symlink_metadata(at(a)).is_ok_and(|m| m.is_file()) {
+                let _ = std::fs::hard_link(at(a), at(b));
+            }
+        }
+        Change::ReadOnly(r) => {
+            // Only on a directory: `btrfs property` opens its path (a fifo would block).
+            if btrfs && std::fs::symlink_metadata(at(r)).is_ok_and(|m| m.is_dir()) {
+                let _ = Command::new("btrfs")
+                    .args(["-q", "property", "set", "-ts"])
+                    .arg(at(r))
+                    .args(["ro", "true"])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+/// stdout of `blankroot diff ARGS`, with the walker or not, less the note naming the way.
+fn listing(args: &[&OsStr], walk: bool) -> (i32, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_blankroot"));
+    c.arg("diff")
+        .args(args)
+        .env_remove("BLANKROOT_KERNEL_CMDLINE");
+    if walk {
+        c.env("BLANKROOT_DIFF_WALK", "1");
+    } else {
+        c.env_remove("BLANKROOT_DIFF_WALK");
+    }
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let walked =
+        text.contains("instead of read in bulk") || err.contains("instead of read in bulk");
+    assert_eq!(
+        walked, walk,
+        "which way the trees were read:\n{text}\n{err}"
+    );
+    let text = if args.iter().any(|a| *a == "--json") {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        v.as_object_mut().unwrap().remove("notes");
+        serde_json::to_string_pretty(&v).unwrap()
+    } else {
+        text.lines()
+            .filter(|l| !l.contains("instead of read in bulk"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn bulk_reads_list_what_the_walker_lists() {
+    if !common::root_or_skip("diff bulk property test") {
+        return;
+    }
+    let img = common::Image::new(1024);
+    let m = img.mount();
+    let n = std::cell::Cell::new(0);
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        proptest::collection::vec(change(), 0..30),
+        proptest::collection::vec(change(), 0..40),
+    );
+    runner
+        .run(&strategy, |(base, changes)| {
+            n.set(n.get() + 1);
+            let n = n.get();
+            let (live, blank) = (format!("c{n}"), format!("c{n}-blank"));
+            m.subvol(&live);
+            skeleton(&m.path(&live));
+            for c in &base {
+                apply_change(&m.path(&live), c, true);
+            }
+            m.snapshot(&live, &blank, true);
+            for c in &changes {
+                apply_change(&m.path(&live), c, true);
+            }
+            let dev = img.dev.as_os_str();
+            for extra in [&[][..], &[OsStr::new("--json")][..]] {
+                let mut args = vec![
+                    OsStr::new("--device"),
+                    dev,
+                    OsStr::new("--subvolume"),
+                    OsStr::new(&live),
+                    OsStr::new("--blank"),
+                    OsStr::new(&blank),
+                    OsStr::new("--include-nix-managed"),
+                ];
+                args.extend_from_slice(extra);
+                let bulk = listing(&args, false);
+                let walked = listing(&args, true);
+                prop_assert_eq!(bulk.0, 0, "{}", bulk.1);
+                prop_assert_eq!(&bulk, &walked);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
