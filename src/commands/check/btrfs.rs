@@ -137,7 +137,10 @@ impl Checked<'_> {
         let ours = mounts.iter().find(|m| m.mount_point == top.path());
         let at = ours.and_then(|o| mountinfo::mounted_from(mounts, &o.dev, &root_path));
         let mut view = View {
-            tree: Tree { dir },
+            tree: Tree {
+                dir,
+                mount_point: self.lists.mount_point.clone(),
+            },
             at: at.map(|m| m.mount_point.clone()),
             mounts: Vec::new(),
             beneath: Some(self.mount_command()),
@@ -147,6 +150,7 @@ impl Checked<'_> {
                 // Mounts of what lies inside the root are wiped with it.
                 let inside = |m: &Mount| m.dev == ours.dev && m.fs_root.starts_with(&root_path);
                 for (rel, m) in mountinfo::below(mounts, &at.mount_point) {
+                    let rel = self.lists.mount_point.join(&rel);
                     if m.mount_point != top.path() && !inside(m) {
                         if persist::watched(&rel, self.lists) {
                             v.notes.extend(super::overlay_note(m));

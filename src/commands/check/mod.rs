@@ -14,6 +14,7 @@
 mod btrfs;
 mod copies;
 pub mod persist;
+mod trap;
 pub mod tree;
 mod zfs;
 
@@ -148,6 +149,9 @@ pub fn run(target: &Target, opts: &Options, host: &Host) -> (u8, Option<Counts>)
         }
     };
     let mut v = check(target, &lists, host);
+    if let Some(c) = &opts.config {
+        v.problems.extend(trap::findings(target, c));
+    }
     if let Some(word) = host.kill_switch() {
         v.notes.push(format!(
             "{word} is on this boot's kernel command line (it only matters on the next boot's)"
@@ -189,8 +193,23 @@ pub fn lists(target: &Target, opts: &Options) -> Result<Lists> {
             Fs::Btrfs { config, .. } => config.archive.is_some(),
             Fs::Zfs(c) => c.archive.is_some(),
         },
+        mount_point: target.mount_point.clone(),
         ..Lists::default()
     };
+    if let Some(c) = &opts.config {
+        // What the configuration mounts below the target is not on it.
+        for m in c
+            .targets
+            .iter()
+            .map(|t| &t.mount_point)
+            .chain(c.mounts.iter().map(|m| &m.mount_point))
+        {
+            let p = PathBuf::from(m);
+            if p != target.mount_point.as_path() && target.mount_point.holds(&p) {
+                l.others.push(p);
+            }
+        }
+    }
     for p in &opts.persisted {
         l.persisted.push(absolute("--persisted", p)?);
     }

@@ -12,6 +12,7 @@
 //! and the entry that persists it. The persisted paths whose copy is missing: `copies`.
 
 use super::tree::{Found, Kind, Tree};
+use crate::mount_point::MountPoint;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -29,14 +30,45 @@ pub struct Lists {
     pub persist_dir: String,
     /// The rollback keeps the old root (so `blankroot restore` can still get it back).
     pub archived: bool,
+    /// The target's mount point.
+    pub mount_point: MountPoint,
+    /// The mount points of the configuration's other filesystems below it (deeper targets, other
+    /// mounts): what lies there is not on this target.
+    pub others: Vec<PathBuf>,
 }
 
-/// The root the next boot wipes, as this system shows it.
+impl Lists {
+    /// `abs` lies on this target.
+    pub fn concerns(&self, abs: &Path) -> bool {
+        self.mount_point.holds(abs) && !self.others.iter().any(|o| abs.starts_with(o))
+    }
+
+    /// The same, a filesystem mounted on `abs` itself aside (a persisted path's bind mount).
+    fn concerns_beneath(&self, abs: &Path) -> bool {
+        self.mount_point.holds(abs)
+            && !self
+                .others
+                .iter()
+                .any(|o| abs.starts_with(o) && o.as_path() != abs)
+    }
+
+    /// How the findings name the target: "the root", or its mount point.
+    pub fn on(&self) -> String {
+        if self.mount_point.is_root() {
+            "the root".into()
+        } else {
+            self.mount_point.to_string()
+        }
+    }
+}
+
+/// The target the next boot wipes, as this system shows it.
 pub struct View {
     pub tree: Tree,
-    /// Where the root is mounted here (`/` on the system it runs), if it is.
+    /// Where the target is mounted here (on its mount point on the system it runs), if it is.
     pub at: Option<PathBuf>,
-    /// Mount points (relative to the root) of the other filesystems mounted on it there.
+    /// The other filesystems mounted on it there, by the absolute path they cover in the target
+    /// (`/home/alice/media` for what is mounted on `media` of a /home mounted anywhere).
     pub mounts: Vec<PathBuf>,
     /// `tree` shows what lies under those mount points (Btrfs: the root subvolume itself), and
     /// how to mount it to copy from it (a shell command that mounts it on "$d").
@@ -44,7 +76,7 @@ pub struct View {
 }
 
 /// NixOS makes these itself: a symlink into them is not data on the root.
-const MANAGED: &[&str] = &["nix/store", "etc/static", "run", "proc", "sys", "dev"];
+const MANAGED: &[&str] = &["/nix/store", "/etc/static", "/run", "/proc", "/sys", "/dev"];
 
 struct Item {
     path: &'static str,
@@ -117,7 +149,7 @@ pub fn findings(view: &View, lists: &Lists) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     for c in candidates(view, lists) {
-        if seen.contains(&c.path) {
+        if seen.contains(&c.path) || !lists.concerns(&c.path) {
             continue;
         }
         seen.push(c.path.clone());
@@ -127,6 +159,9 @@ pub fn findings(view: &View, lists: &Lists) -> Vec<String> {
     }
     if view.at.is_some() {
         for (path, stored) in &lists.persistence {
+            if !lists.concerns_beneath(path) {
+                continue;
+            }
             out.extend(super::copies::unsaved(view, lists, path, stored));
         }
     }
@@ -141,13 +176,14 @@ fn candidates(view: &View, lists: &Lists) -> Vec<Candidate> {
         ssh: false,
     };
     let mut out = vec![item(&ITEMS[0])];
-    // The host keys in /etc/ssh, wherever it really is.
-    let safe = |rel: &Path| survives(view, lists, rel);
-    if let Found::OnRoot {
+    // The host keys in /etc/ssh, wherever it really is (when it is on this target).
+    let safe = |abs: &Path| survives(view, lists, abs);
+    let ssh = Path::new("/etc/ssh");
+    if let Some(Found::OnRoot {
         rel,
         kind: Kind::Dir,
         ..
-    } = view.tree.find(Path::new("/etc/ssh"), &safe)
+    }) = lists.concerns(ssh).then(|| view.tree.find(ssh, &safe))
     {
         for name in view.tree.names(&rel) {
             let b = name.as_bytes();
@@ -173,44 +209,42 @@ fn candidates(view: &View, lists: &Lists) -> Vec<Candidate> {
     out
 }
 
-/// Whether a mount point (relative to the root) covers a path the checks look at.
-pub fn watched(mount: &Path, lists: &Lists) -> bool {
-    let m = Path::new("/").join(mount);
+/// Whether a mount point (the absolute path it covers) covers a path the checks look at.
+pub fn watched(m: &Path, lists: &Lists) -> bool {
     ITEMS
         .iter()
         .map(|i| Path::new(i.path))
         .chain([Path::new("/etc/ssh")])
         .chain(lists.must_persist.iter().map(PathBuf::as_path))
         .chain(lists.persistence.iter().map(|(p, _)| p.as_path()))
-        .any(|p| p.starts_with(&m))
+        .any(|p| p.starts_with(m))
 }
 
-/// `rel` or a directory above it survives the boot.
-fn survives(view: &View, lists: &Lists, rel: &Path) -> bool {
-    let abs = Path::new("/").join(rel);
-    mounted(view, rel, None) || managed(rel) || lists.persisted.iter().any(|p| abs.starts_with(p))
+/// `abs` or a directory above it survives the boot.
+fn survives(view: &View, lists: &Lists, abs: &Path) -> bool {
+    mounted(view, abs, None) || managed(abs) || lists.persisted.iter().any(|p| abs.starts_with(p))
 }
 
-/// `rel` or a directory above it is a mount point of another filesystem (`except` aside).
-pub(super) fn mounted(view: &View, rel: &Path, except: Option<&Path>) -> bool {
+/// `abs` or a directory above it is a mount point of another filesystem (`except` aside).
+pub(super) fn mounted(view: &View, abs: &Path, except: Option<&Path>) -> bool {
     view.mounts
         .iter()
-        .any(|m| rel.starts_with(m) && Some(m.as_path()) != except)
+        .any(|m| abs.starts_with(m) && Some(m.as_path()) != except)
 }
 
-pub(super) fn managed(rel: &Path) -> bool {
-    MANAGED.iter().any(|m| rel.starts_with(m))
+pub(super) fn managed(abs: &Path) -> bool {
+    MANAGED.iter().any(|m| abs.starts_with(m))
 }
 
 fn must_persist(view: &View, lists: &Lists, c: &Candidate) -> Option<String> {
-    let safe = |rel: &Path| survives(view, lists, rel);
+    let safe = |abs: &Path| survives(view, lists, abs);
     let Found::OnRoot { rel, kind, linked } = view.tree.find(&c.path, &safe) else {
         return None;
     };
     if !view.tree.holds_data(&rel, kind, &safe) {
         return None;
     }
-    let real = Path::new("/").join(&rel);
+    let real = view.tree.mount_point.join(&rel);
     let shown = if linked {
         format!("{} (a symlink to {})", c.path.display(), real.display())
     } else {
@@ -231,7 +265,8 @@ fn must_persist(view: &View, lists: &Lists, c: &Candidate) -> Option<String> {
         why = format!("{why} ({SYSTEMD})");
     }
     Some(format!(
-        "{shown} is on the root and not persisted: {why}; the next boot wipes it. Persist it: {}",
+        "{shown} is on {} and not persisted: {why}; the next boot wipes it. Persist it: {}",
+        lists.on(),
         entries(&lists.persist_dir, kind == Kind::Dir, &paths, c.early)
     ))
 }

@@ -48,9 +48,10 @@ impl Fixture {
         View {
             tree: Tree {
                 dir: open_dir(self.dir.path()).unwrap(),
+                mount_point: crate::mount_point::MountPoint::root(),
             },
             at: Some(self.dir.path().to_path_buf()),
-            mounts: mounts.iter().map(PathBuf::from).collect(),
+            mounts: mounts.iter().map(|m| Path::new("/").join(m)).collect(),
             beneath: None,
         }
     }

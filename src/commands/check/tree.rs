@@ -1,8 +1,11 @@
-//! Reading the root the next boot wipes, from a directory that shows it (`/`, the root subvolume
-//! in a read-only mount of the top level, a dataset's mount point), as the booted system would
-//! see it: symlinks are expanded here, component by component, against that directory — never by
-//! the kernel, so an absolute link resolves inside the root, not on the system running `check`.
+//! Reading a target the next boot wipes, from a directory that shows it (`/`, the target's
+//! subvolume in a read-only mount of the top level, a dataset's mount point), as the booted
+//! system would see it: symlinks are expanded here, component by component — never by the
+//! kernel. Paths are absolute in the booted system's terms: a target mounted on `/home` holds
+//! `/home/...`; an absolute link resolves against the system's `/`, so a link into `/home` stays
+//! in the target and one outside it is another filesystem's business ([`Found::Outside`]).
 
+use crate::mount_point::MountPoint;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{fstat, openat2, readlinkat, Dir, FileType, Mode, OFlags, ResolveFlags};
 use std::collections::VecDeque;
@@ -24,7 +27,11 @@ pub enum Found {
     Survives,
     /// Nothing there (or a dangling or looping symlink).
     Absent,
-    /// On the root: `rel` is where it really is (relative to the root, symlinks expanded).
+    /// Outside the target (a path, or a symlink's target, not under its mount point): on
+    /// another filesystem, which the checks of this target do not look at.
+    Outside,
+    /// On the target: `rel` is where it really is (relative to its mount point, symlinks
+    /// expanded).
     OnRoot {
         rel: PathBuf,
         kind: Kind,
@@ -40,17 +47,19 @@ pub enum Kind {
     Other,
 }
 
-/// The root's content, read beneath `dir`.
+/// A target's content, read beneath `dir`, which shows what is mounted on `mount_point`.
 pub struct Tree {
     pub dir: OwnedFd,
+    pub mount_point: MountPoint,
 }
 
 impl Tree {
-    /// Where the absolute path `abs` is on the root. `survives` is asked about every path on the
-    /// way (relative to the root), before it is looked at.
+    /// Where the absolute path `abs` is on the target. `survives` is asked about every path on
+    /// the way (absolute, in the target), before it is looked at.
     pub fn find(&self, abs: &Path, survives: &dyn Fn(&Path) -> bool) -> Found {
+        let top = self.mount_point.as_path();
         let mut todo: VecDeque<OsString> = normal(abs).collect();
-        let mut cur = PathBuf::new();
+        let mut cur = PathBuf::from("/");
         let mut links = 0;
         let mut kind = Kind::Dir;
         while let Some(c) = todo.pop_front() {
@@ -63,10 +72,19 @@ impl Tree {
                 return Found::Absent;
             }
             let next = cur.join(&c);
+            if !self.mount_point.holds(&next) {
+                if top.starts_with(&next) {
+                    // A directory above the mount point, on the way to it.
+                    cur = next;
+                    continue;
+                }
+                return Found::Outside;
+            }
             if survives(&next) {
                 return Found::Survives;
             }
-            let Some(fd) = self.open(&next, OFlags::PATH | OFlags::NOFOLLOW) else {
+            let rel = self.mount_point.strip(&next).unwrap_or_default();
+            let Some(fd) = self.open(&rel, OFlags::PATH | OFlags::NOFOLLOW) else {
                 return Found::Absent;
             };
             let Ok(st) = fstat(&fd) else {
@@ -81,7 +99,7 @@ impl Tree {
                     };
                     let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
                     if target.is_absolute() {
-                        cur = PathBuf::new();
+                        cur = PathBuf::from("/");
                     }
                     for (i, part) in normal(target).enumerate() {
                         todo.insert(i, part);
@@ -95,13 +113,14 @@ impl Tree {
             }
             cur = next;
         }
-        if cur.as_os_str().is_empty() {
-            return Found::Absent;
-        }
-        Found::OnRoot {
-            linked: links > 0,
-            rel: cur,
-            kind,
+        match self.mount_point.strip(&cur) {
+            None => Found::Outside,
+            Some(rel) if rel.as_os_str().is_empty() => Found::Absent,
+            Some(rel) => Found::OnRoot {
+                linked: links > 0,
+                rel,
+                kind,
+            },
         }
     }
 
@@ -122,12 +141,15 @@ impl Tree {
         names
     }
 
-    /// Whether what was found holds anything to lose: a file with bytes in it, or a directory
-    /// with an entry that does not survive.
+    /// Whether what was found at `rel` holds anything to lose: a file with bytes in it, or a
+    /// directory with an entry that does not survive (`survives` is asked absolute paths).
     pub fn holds_data(&self, rel: &Path, kind: Kind, survives: &dyn Fn(&Path) -> bool) -> bool {
         match kind {
             Kind::File(size) => size > 0,
-            Kind::Dir => self.names(rel).iter().any(|n| !survives(&rel.join(n))),
+            Kind::Dir => self
+                .names(rel)
+                .iter()
+                .any(|n| !survives(&self.mount_point.join(&rel.join(n)))),
             Kind::Other => false,
         }
     }
@@ -163,9 +185,22 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn tree(dir: &Path) -> Tree {
+    fn tree_at(dir: &Path, mount_point: &str) -> Tree {
         Tree {
             dir: crate::commands::check::open_dir(dir).unwrap(),
+            mount_point: MountPoint::parse("test", mount_point).unwrap(),
+        }
+    }
+
+    fn tree(dir: &Path) -> Tree {
+        tree_at(dir, "/")
+    }
+
+    fn on(rel: &str, kind: Kind, linked: bool) -> Found {
+        Found::OnRoot {
+            rel: rel.into(),
+            kind,
+            linked,
         }
     }
 
@@ -185,11 +220,6 @@ mod tests {
         symlink("/nix/store/abc-x", r.join("etc/store")).unwrap();
         let t = tree(r);
         let never = |_: &Path| false;
-        let on = |rel: &str, kind: Kind, linked: bool| Found::OnRoot {
-            rel: rel.into(),
-            kind,
-            linked,
-        };
         assert_eq!(
             t.find(Path::new("/etc/machine-id"), &never),
             on("var/lib/real/id", Kind::File(4), true)
@@ -205,17 +235,67 @@ mod tests {
         assert_eq!(t.find(Path::new("/etc/host"), &never), Found::Absent);
         assert_eq!(t.find(Path::new("/etc/loop"), &never), Found::Absent);
         assert_eq!(t.find(Path::new("/etc/empty/x"), &never), Found::Absent);
-        let store = |p: &Path| p.starts_with("nix/store");
+        let store = |p: &Path| p.starts_with("/nix/store");
         assert_eq!(t.find(Path::new("/etc/store"), &store), Found::Absent);
         std::fs::create_dir(r.join("nix")).unwrap();
         assert_eq!(t.find(Path::new("/etc/store"), &store), Found::Survives);
-        let var = |p: &Path| p == Path::new("var/lib");
+        let var = |p: &Path| p == Path::new("/var/lib");
         assert_eq!(t.find(Path::new("/etc/machine-id"), &var), Found::Survives);
         assert!(t.holds_data(Path::new("etc"), Kind::Dir, &never));
         assert!(!t.holds_data(Path::new("etc/empty"), Kind::File(0), &never));
         assert!(!t.holds_data(Path::new("etc/ssh"), Kind::Dir, &never));
-        let all = |p: &Path| p.starts_with("var/lib/real");
+        let all = |p: &Path| p.starts_with("/var/lib/real");
         assert!(!t.holds_data(Path::new("var/lib"), Kind::Dir, &all));
         assert_eq!(t.names(Path::new("var/lib/real")), ["id"]);
+    }
+
+    #[test]
+    fn a_target_below_the_root_holds_its_own_paths_and_links_into_it() {
+        // The tree of a target mounted on /home: `alice/...` in it is /home/alice/... .
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::create_dir_all(r.join("alice/real")).unwrap();
+        std::fs::write(r.join("alice/real/key"), "k\n").unwrap();
+        symlink("/home/alice/real", r.join("alice/abs")).unwrap();
+        symlink("../alice/real/key", r.join("alice/rel")).unwrap();
+        symlink("/persist/home/alice/x", r.join("alice/persisted")).unwrap();
+        symlink("../../etc/passwd", r.join("alice/up")).unwrap();
+        let t = tree_at(r, "/home");
+        let never = |_: &Path| false;
+        assert_eq!(
+            t.find(Path::new("/home/alice/abs/key"), &never),
+            on("alice/real/key", Kind::File(2), true)
+        );
+        assert_eq!(
+            t.find(Path::new("/home/alice/rel"), &never),
+            on("alice/real/key", Kind::File(2), true)
+        );
+        assert_eq!(
+            t.find(Path::new("/home/alice/real"), &never),
+            on("alice/real", Kind::Dir, false)
+        );
+        // Links out of /home, and paths outside it, are other filesystems' business.
+        for outside in [
+            "/home/alice/persisted",
+            "/home/alice/up",
+            "/etc/machine-id",
+            "/homes",
+        ] {
+            assert_eq!(
+                t.find(Path::new(outside), &never),
+                Found::Outside,
+                "{outside}"
+            );
+        }
+        assert_eq!(t.find(Path::new("/home/bob"), &never), Found::Absent);
+        assert_eq!(t.find(Path::new("/home"), &never), Found::Absent);
+        let alice = |p: &Path| p == Path::new("/home/alice/real");
+        assert_eq!(
+            t.find(Path::new("/home/alice/abs/key"), &alice),
+            Found::Survives
+        );
+        assert!(t.holds_data(Path::new("alice"), Kind::Dir, &never));
+        let all = |p: &Path| p.starts_with("/home/alice");
+        assert!(!t.holds_data(Path::new("alice"), Kind::Dir, &all));
     }
 }

@@ -94,6 +94,7 @@ fn view(mounts: &[Mount], dataset: &str, lists: &Lists, v: &mut Verdict) -> Opti
     let dir = super::open_dir(&at.mount_point).ok()?;
     let mut other = Vec::new();
     for (rel, m) in mountinfo::below(mounts, &at.mount_point) {
+        let rel = lists.mount_point.join(&rel);
         if m.dev != at.dev {
             if persist::watched(&rel, lists) {
                 v.notes.extend(super::overlay_note(m));
@@ -102,7 +103,10 @@ fn view(mounts: &[Mount], dataset: &str, lists: &Lists, v: &mut Verdict) -> Opti
         }
     }
     Some(View {
-        tree: Tree { dir },
+        tree: Tree {
+            dir,
+            mount_point: lists.mount_point.clone(),
+        },
         at: Some(at.mount_point.clone()),
         mounts: other,
         beneath: None,
