@@ -660,6 +660,12 @@ in
   golden = goldenHeader + norm (if real == null then rendered.seed002.ours else rendered.seed002.nixpkgs);
   # Every rendered unit, to look at (nixpkgs' text when its files are at hand).
   units = lib.mapAttrs (_: r: norm (r.nixpkgs or r.ours)) rendered;
+  # The initrd unit of a /home target, as nixpkgs' serviceToUnit writes it (null without nixpkgs).
+  homeUnit =
+    if real == null then
+      null
+    else
+      norm (real.unitText (evalReal [ seeds.seed002 { boot.blankroot.targets."/home" = { }; } ]).boot.initrd.systemd.services.blankroot-home);
   # The stage-2 blankroot-status.service with boot counting on, by the project's renderer
   # (nixpkgs' stage-2 service type reaches for pkgs: its default `path`).
   statusUnits = lib.mapAttrs (_: c: norm (renderUnit (status c))) {
