@@ -1,9 +1,25 @@
 #!/bin/bash
-# Renders blankroot.service for a dracut initramfs from /etc/blankroot/initrd.conf (or the file
-# given as $1) to stdout. Used by module-setup.sh when the initramfs is built, and by the tests
-# that compare its ordering with the unit the NixOS module generates.
+# Renders a blankroot unit from a configuration file to stdout:
 #
-# The unit's shape (keep in step with the NixOS module):
+#   blankroot-unit.sh [CONF]            the initrd unit (default CONF /etc/blankroot/initrd.conf)
+#   blankroot-unit.sh --booted CONF     the booted system's unit of a target whose device only
+#                                       the booted system opens (BLANKROOT_STAGE=booted)
+#   blankroot-unit.sh --name CONF       the unit's file name
+#
+# Used by module-setup.sh when the initramfs is built, and by the tests that compare its ordering
+# with the units the NixOS module generates.
+#
+# More than /: a file with BLANKROOT_MOUNT_POINT=/home (initrd.d/*.conf beside initrd.conf) is a
+# target of its own, as boot.blankroot.targets."/home" is on NixOS: its unit is
+# blankroot-<path escaped>.service (blankroot-home.service), `rollback --mount-point /home ARGS`
+# with its own record (/run/blankroot/status.home.json), After= blankroot.service (one target after
+# the other: one lock, one top-level mount at a time), Before= sysroot.mount and
+# sysroot-<path>.mount. With BLANKROOT_STAGE=booted (its LUKS device is in the booted system's
+# crypttab, not the initrd's) it is not in the initramfs: `--booted` renders the unit to install
+# in the booted system, `rollback --before-mount`, Before= and WantedBy= (RequiredBy= with stop)
+# <path>.mount and local-fs.target, no ConditionPathExists=/etc/initrd-release.
+#
+# The root's unit's shape (keep in step with the NixOS module):
 #   Type=oneshot, RemainAfterExit=yes (initrd-parse-etc.service reloads systemd: run once per boot),
 #   DefaultDependencies=no,
 #   Requires= and After= the device unit of --device,
@@ -31,6 +47,13 @@
 # (the binary writes its status record on every run; /run is new each boot).
 set -euo pipefail
 
+mode=initrd
+case ${1:-} in
+--booted | --name)
+	mode=${1#--}
+	shift
+	;;
+esac
 conf=${1:-/etc/blankroot/initrd.conf}
 [[ -r $conf ]] || {
 	echo "blankroot-unit: cannot read $conf" >&2
@@ -42,6 +65,9 @@ BLANKROOT_ON_FAILURE="continue"
 BLANKROOT_CRYPTTAB_NAMES=
 BLANKROOT_BEFORE=
 BLANKROOT_AFTER=
+BLANKROOT_MOUNT_POINT=/
+BLANKROOT_STAGE=initrd
+BLANKROOT_BOOTED_BINARY=/usr/bin/blankroot
 # shellcheck disable=SC1090
 . "$conf"
 
@@ -49,6 +75,28 @@ fail() {
 	echo "blankroot-unit: $conf: $*" >&2
 	exit 2
 }
+
+case $BLANKROOT_MOUNT_POINT in
+/) ;;
+*//* | */ | */./* | */../* | */. | */..)
+	fail "BLANKROOT_MOUNT_POINT=$BLANKROOT_MOUNT_POINT: give a plain absolute path, e.g. /home"
+	;;
+/*) ;;
+*) fail "BLANKROOT_MOUNT_POINT=$BLANKROOT_MOUNT_POINT: give an absolute path, e.g. /home" ;;
+esac
+case $BLANKROOT_MOUNT_POINT in
+*[!A-Za-z0-9/_.@+-]*) fail "BLANKROOT_MOUNT_POINT=$BLANKROOT_MOUNT_POINT: only letters, digits and / _ . @ + - are supported" ;;
+esac
+case $BLANKROOT_STAGE in
+initrd | booted) ;;
+*) fail "BLANKROOT_STAGE=$BLANKROOT_STAGE: use initrd (the initrd opens its device) or booted" ;;
+esac
+[[ $BLANKROOT_MOUNT_POINT != / || $BLANKROOT_STAGE == initrd ]] ||
+	fail "BLANKROOT_STAGE=booted is for a target other than /: the root is always rolled back in the initrd"
+[[ $mode != booted || $BLANKROOT_STAGE == booted ]] ||
+	fail "--booted renders the unit of a BLANKROOT_STAGE=booted target; this one is rolled back in the initrd"
+[[ $mode != initrd || $BLANKROOT_STAGE == initrd ]] ||
+	fail "BLANKROOT_STAGE=booted: this target is not rolled back in the initrd; render its unit for the booted system with --booted"
 
 [[ -n $BLANKROOT_ARGS ]] || fail "BLANKROOT_ARGS is empty: give the arguments of \`blankroot rollback\`"
 case $BLANKROOT_ON_FAILURE in
@@ -72,11 +120,28 @@ for ((i = 0; i < ${#words[@]}; i++)); do
 	--dataset=*) dataset=${w#--dataset=} ;;
 	--status-file) status_file=$next ;;
 	--status-file=*) status_file=${w#--status-file=} ;;
+	--mount-point | --mount-point=* | --before-mount | --allow-outside-initrd)
+		fail "BLANKROOT_ARGS: leave out $w (BLANKROOT_MOUNT_POINT names the target; the unit adds what its stage needs)"
+		;;
 	esac
 done
 [[ -n $device || -n $dataset ]] || fail "BLANKROOT_ARGS names neither --device nor --dataset"
 
 escape() { systemd-escape "$@"; }
+
+# A target other than /: its own unit name, record and mount units.
+unit_name=blankroot.service what=/ args=$BLANKROOT_ARGS
+if [[ $BLANKROOT_MOUNT_POINT != / ]]; then
+	esc=$(escape --path "$BLANKROOT_MOUNT_POINT")
+	unit_name=blankroot-$esc.service
+	what=$BLANKROOT_MOUNT_POINT
+	args="--mount-point $BLANKROOT_MOUNT_POINT $args"
+	[[ $status_file != /run/blankroot/status.json ]] || status_file=/run/blankroot/status.$esc.json
+fi
+if [[ $mode == name ]]; then
+	echo "$unit_name"
+	exit 0
+fi
 
 after=() requires=()
 if [[ -n $device ]]; then
@@ -93,6 +158,11 @@ for name in $BLANKROOT_CRYPTTAB_NAMES; do
 	after+=("systemd-cryptsetup@$(escape "$name").service")
 done
 wants=() before=(sysroot.mount)
+if [[ $BLANKROOT_MOUNT_POINT != / ]]; then
+	# After the root's unit: one target after the other (one lock, one top-level mount at a time).
+	after+=(blankroot.service)
+	before+=("$(escape --path --suffix=mount "/sysroot$BLANKROOT_MOUNT_POINT")")
+fi
 if [[ -n $dataset ]]; then
 	requires+=(zfs-import.target)
 	after+=(zfs-import.target zfs-import-scan.service zfs-import-cache.service)
@@ -115,10 +185,46 @@ after+=(local-fs-pre.target systemd-hibernate-resume.service systemd-modules-loa
 for u in $BLANKROOT_AFTER; do after+=("$u"); done
 for u in $BLANKROOT_BEFORE; do before+=("$u"); done
 
+if [[ $mode == booted ]]; then
+	# The booted system: after its device is opened, before the target's mount (which wants it
+	# or, with stop, requires it); outside the initrd only through --before-mount.
+	mount_unit=$(escape --path --suffix=mount "$BLANKROOT_MOUNT_POINT")
+	after=("${requires[@]}")
+	for n in $BLANKROOT_CRYPTTAB_NAMES; do after+=("systemd-cryptsetup@$(escape "$n").service"); done
+	for u in $BLANKROOT_AFTER; do after+=("$u"); done
+	cat <<EOF
+# Generated by blankroot-unit.sh --booted from $conf: install it as
+# /etc/systemd/system/$unit_name and run \`systemctl enable $unit_name\`.
+[Unit]
+Description=Put $what back to a blank snapshot before it is mounted (blankroot)
+DefaultDependencies=no
+EOF
+	((${#requires[@]} == 0)) || echo "Requires=${requires[*]}"
+	((${#after[@]} == 0)) || echo "After=${after[*]}"
+	cat <<EOF
+Before=$mount_unit local-fs.target shutdown.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+TimeoutStartSec=10min
+ExecStart=$BLANKROOT_BOOTED_BINARY rollback --before-mount $args
+
+[Install]
+EOF
+	if [[ $BLANKROOT_ON_FAILURE == stop ]]; then
+		echo "RequiredBy=$mount_unit"
+	else
+		echo "WantedBy=$mount_unit"
+	fi
+	exit 0
+fi
+
 cat <<EOF
 # Generated by the blankroot dracut module from $conf; rebuild the initramfs after changing it.
 [Unit]
-Description=Put / back to a blank snapshot (blankroot)
+Description=Put $what back to a blank snapshot (blankroot)
 ConditionPathExists=/etc/initrd-release
 ConditionPathExists=!$status_file
 DefaultDependencies=no
@@ -134,7 +240,7 @@ Conflicts=shutdown.target
 Type=oneshot
 RemainAfterExit=yes
 TimeoutStartSec=10min
-ExecStart=/usr/bin/blankroot rollback $BLANKROOT_ARGS
+ExecStart=/usr/bin/blankroot rollback $args
 
 [Install]
 EOF

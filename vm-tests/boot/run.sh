@@ -6,7 +6,7 @@
 #
 # Scenarios: unit-order btrfs-luks btrfs-archive btrfs-restore missing-blank cmdline-skip
 #            static-binary btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive
-#            zfs-import zfs-encrypted zfs-encrypted-archive
+#            zfs-import zfs-encrypted zfs-encrypted-archive btrfs-home btrfs-home-stage2 zfs-home
 # Environment: BLANKROOT_BOOT_CACHE (default /var/cache/blankroot-boot), BLANKROOT_BOOT_LOGS,
 # BLANKROOT_BOOT_WORK, BLANKROOT_BOOT_KEEP=1, BLANKROOT_BOOT_TIMEOUT (s per boot, default 180),
 # BLANKROOT_BOOT_DEADLINE (s; no boot starts later, default 2400),
@@ -30,8 +30,10 @@ set -euo pipefail
 . "$BOOT_DIR/scenarios/zfs-encrypted.sh"
 # shellcheck source=vm-tests/boot/scenarios/restore.sh
 . "$BOOT_DIR/scenarios/restore.sh"
+# shellcheck source=vm-tests/boot/scenarios/home.sh
+. "$BOOT_DIR/scenarios/home.sh"
 
-ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive btrfs-restore missing-blank cmdline-skip btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive zfs-import zfs-encrypted zfs-encrypted-archive"
+ALL_SCENARIOS="unit-order btrfs-luks static-binary btrfs-archive btrfs-restore missing-blank cmdline-skip btrfs-raid1 btrfs-degraded skip-next-boot zfs zfs-luks zfs-archive zfs-import zfs-encrypted zfs-encrypted-archive btrfs-home btrfs-home-stage2 zfs-home"
 
 usage() {
 	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
@@ -468,6 +470,9 @@ for s in "${SCENARIOS[@]}"; do
 	zfs-import) scenario_zfs_import ;;
 	zfs-encrypted) scenario_zfs_encrypted ;;
 	zfs-encrypted-archive) scenario_zfs_encrypted_archive ;;
+	btrfs-home) scenario_btrfs_home ;;
+	btrfs-home-stage2) scenario_btrfs_home_stage2 ;;
+	zfs-home) scenario_zfs_home ;;
 	esac
 done
 

@@ -162,6 +162,42 @@ else
 	bad "ZFS --import: $(directives "$tmp/zfs-import.unit" | tr '\n' ' ')"
 fi
 
+# --- 2b. more targets than / (initrd.d/*.conf) ------------------------------------------------
+cat >"$tmp/home.conf" <<'EOF2'
+BLANKROOT_MOUNT_POINT=/home
+BLANKROOT_ARGS="--device /dev/mapper/cryptroot --subvolume home --blank home-blank"
+EOF2
+bash "$render" "$tmp/home.conf" >"$tmp/home.unit"
+if [[ $(bash "$render" --name "$tmp/home.conf") == blankroot-home.service ]] &&
+	has "$tmp/home.unit" After=blankroot.service After=systemd-cryptsetup@cryptroot.service \
+		Requires=dev-mapper-cryptroot.device Before=sysroot.mount Before=sysroot-home.mount WantedBy=initrd.target &&
+	grep -qxF 'ConditionPathExists=!/run/blankroot/status.home.json' "$tmp/home.unit" &&
+	grep -qxF 'ConditionPathExists=/etc/initrd-release' "$tmp/home.unit" &&
+	[[ $(rollback_args "$tmp/home.unit" | head -n2 | tr '\n' ' ') == "--mount-point /home " ]]; then
+	ok "/home in the initrd: blankroot-home.service after blankroot.service, before sysroot.mount and sysroot-home.mount, its own record"
+else
+	bad "/home in the initrd: $(directives "$tmp/home.unit" | tr '\n' ' ')"
+fi
+cat >"$tmp/home-booted.conf" <<'EOF2'
+BLANKROOT_MOUNT_POINT=/home
+BLANKROOT_STAGE=booted
+BLANKROOT_ON_FAILURE=stop
+BLANKROOT_ARGS="--device /dev/mapper/crypthome --subvolume home --blank home-blank"
+EOF2
+bash "$render" --booted "$tmp/home-booted.conf" >"$tmp/home-booted.unit"
+if has "$tmp/home-booted.unit" After=systemd-cryptsetup@crypthome.service After=dev-mapper-crypthome.device \
+	Requires=dev-mapper-crypthome.device Before=home.mount Before=local-fs.target RequiredBy=home.mount &&
+	hasnt "$tmp/home-booted.unit" Before=sysroot.mount After=blankroot.service WantedBy=initrd.target &&
+	! grep -q 'initrd-release' "$tmp/home-booted.unit" &&
+	grep -q '^ExecStart=/usr/bin/blankroot rollback --before-mount --mount-point /home ' "$tmp/home-booted.unit"; then
+	ok "/home in the booted system: rollback --before-mount after crypthome, before home.mount, which requires it (stop)"
+else
+	bad "/home in the booted system: $(directives "$tmp/home-booted.unit" | tr '\n' ' ')"
+fi
+if bash "$render" "$tmp/home-booted.conf" >/dev/null 2>&1; then
+	bad "a BLANKROOT_STAGE=booted target rendered as an initrd unit"
+else ok "refused: a booted-stage target as an initrd unit"; fi
+
 # --- 3. broken configurations -------------------------------------------------------------------
 refused() { # refused NAME CONFIG-TEXT
 	printf '%s\n' "$2" >"$tmp/broken.conf"
@@ -175,6 +211,12 @@ BLANKROOT_ON_FAILURE=ignore'
 refused "neither --device nor --dataset" 'BLANKROOT_ARGS="--blank root-blank"'
 refused "device not under /dev" 'BLANKROOT_ARGS="--device UUID=1234 --blank root-blank"'
 refused "quotes in the arguments" 'BLANKROOT_ARGS="--device /dev/vda2 --protect \"my home\""'
+refused "--mount-point in the arguments" 'BLANKROOT_MOUNT_POINT=/home
+BLANKROOT_ARGS="--mount-point /home --device /dev/vda2 --empty"'
+refused "relative mount point" 'BLANKROOT_MOUNT_POINT=home
+BLANKROOT_ARGS="--device /dev/vda2 --empty"'
+refused "the root in the booted stage" 'BLANKROOT_STAGE=booted
+BLANKROOT_ARGS="--device /dev/vda2 --empty"'
 if bash "$render" "$tmp/missing.conf" >/dev/null 2>&1; then bad "a missing config is not refused"; else ok "refused: missing config file"; fi
 
 echo "unit-order ($source): $pass passed, $fail failed"

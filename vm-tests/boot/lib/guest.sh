@@ -107,9 +107,20 @@ usr_tree() { # usr_tree DIR
 	# restore).
 	cp "$BLANKROOT_BIN" "$d/bin/blankroot"
 	install -m 0755 "$BOOT_DIR/guest/brt-guest" "$d/libexec/brt/brt-guest"
+	[[ -z ${USR_CRYPT_KEY:-} ]] || usr_cryptsetup "$d"
 	printf '#!/usr/bin/busybox sh\nexec /usr/bin/busybox sh /usr/libexec/brt/brt-guest stage2\n' >"$d/init"
 	chmod 0755 "$d/init"
 	printf 'NAME="blankroot boot test"\nID=blankroot-test\nPRETTY_NAME="blankroot boot test stage 2"\n' >"$d/lib/os-release"
+}
+
+# Test-only: the host's cryptsetup with its libraries and the key USR_CRYPT_KEY (as NAME.key,
+# NAME from USR_CRYPT_NAME) for stage 2, which opens a LUKS device the initrd does not.
+usr_cryptsetup() { # usr_cryptsetup USR_DIR
+	local c=$1/libexec/brt/crypt lib
+	mkdir -p "$c"
+	cp /usr/sbin/cryptsetup "$c/"
+	for lib in $(ldd /usr/sbin/cryptsetup | grep -o '/[^ ]*'); do cp -L "$lib" "$c/"; done
+	install -m 0400 "$USR_CRYPT_KEY" "$1/libexec/brt/$USR_CRYPT_NAME.key"
 }
 
 # --- disks --------------------------------------------------------------------------------------
@@ -142,6 +153,19 @@ btrfs_populate() { # btrfs_populate MNT blank=yes|no [NEST_DEPTH]
 	usr_tree "$mnt/usr"
 	btrfs -q subvolume create "$mnt/persist" >/dev/null
 	: >"$mnt/persist/bootlog"
+	[[ $BTRFS_HOME != yes ]] || btrfs_populate_home "$mnt"
+}
+BTRFS_HOME=no
+
+# A `home` subvolume (BTRFS_HOME=yes) with its read-only blank `home-blank`, a canary and a
+# nested subvolume: the second target of the /home scenarios.
+btrfs_populate_home() { # btrfs_populate_home MNT
+	btrfs -q subvolume create "$1/home" >/dev/null
+	btrfs -q subvolume snapshot -r "$1/home" "$1/home-blank" >/dev/null
+	mkdir -p "$1/home/alice"
+	echo boot0 >"$1/home/alice/canary"
+	btrfs -q subvolume create "$1/home/alice/nested" >/dev/null
+	echo x >"$1/home/alice/nested/file"
 }
 
 # The Btrfs test disk (see btrfs_populate), one GPT partition named `blankroot`. With luks=yes
@@ -232,6 +256,8 @@ initrd_build() { # initrd_build OUT OVERLAY CONF [extra dracut args...]
 	mods="bash systemd systemd-initrd systemd-modules-load crypt btrfs kernel-modules udev-rules base"
 	if [[ -n $conf ]]; then
 		printf 'blankroot_config="%s"\n' "$conf" >"$confdir/blankroot.conf"
+		# More targets: NAME.d/*.conf beside NAME.conf.
+		[[ ! -d ${conf%.conf}.d ]] || printf 'blankroot_targets_dir="%s"\n' "${conf%.conf}.d" >>"$confdir/blankroot.conf"
 		mods="$mods blankroot"
 	fi
 	dracutbasedir=$DRACUT_BASE dracut --quiet --force --kver "$KVER" --kmoddir "$KMODDIR" \

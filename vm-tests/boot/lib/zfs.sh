@@ -301,6 +301,12 @@ UNIT
 		echo 'BLANKROOT_BINARY=/tmp/brt/blankroot'
 	} >"$b/initrd.conf"
 	echo 'blankroot_config=/tmp/brt/initrd.conf' >"$b/conf.d/blankroot.conf"
+	# A second target, /home (ZFS_HOME_ARGS: its BLANKROOT_ARGS), rolled back in the initrd too.
+	if [[ -n ${ZFS_HOME_ARGS:-} ]]; then
+		mkdir -p "$b/initrd.d"
+		printf 'BLANKROOT_MOUNT_POINT=/home\nBLANKROOT_ARGS="%s"\n' "$ZFS_HOME_ARGS" >"$b/initrd.d/home.conf"
+		echo 'blankroot_targets_dir=/tmp/brt/initrd.d' >>"$b/conf.d/blankroot.conf"
+	fi
 	: >"$b/empty.conf"
 	rm -rf "$c/usr/lib/dracut/modules.d/90blankroot"
 	cp -a "$REPO_DIR/dracut/90blankroot" "$c/usr/lib/dracut/modules.d/90blankroot"
