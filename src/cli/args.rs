@@ -410,6 +410,13 @@ pub struct CheckCommand {
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
           value_hint = clap::ValueHint::FilePath, verbatim_doc_comment)]
     pub record: Option<PathBuf>,
+    /// List what the persistent stores hold that no persistence entry of the configuration
+    /// names any more, with sizes, newest change first (read-only)
+    #[arg(long, conflicts_with_all = ["which", "persisted", "persisted_from", "strict", "record"])]
+    pub stale: bool,
+    /// With --stale: one JSON object ({"stores": [...], "stale": [...]})
+    #[arg(long, requires = "stale")]
+    pub json: bool,
     #[command(flatten, next_help_heading = "Rollback options")]
     pub rollback: RollbackArgs,
 }

@@ -85,6 +85,8 @@ its data is still only on the root, with the command that copies it now. Each fi
 line: the path, why it matters, what to set. ZFS: a blank snapshot without a `zfs hold` is a
 warning. The target comes from the rollback options, else /etc/blankroot/config.json (--config):
 every target of it, or the TARGETs named by mount point.
+--stale lists instead what the persistent stores of the configuration hold that no persistence
+entry names any more, with sizes, newest change first (read-only, exit 0).
 Exit 0 ok (the findings are warnings), 1 problems (the findings too with --strict), 2 usage error."
     };
 }
@@ -197,7 +199,8 @@ macro_rules! check_usage {
     () => {
         "\
 blankroot check [TARGET]... [the rollback's options | --config FILE] [--persisted PATH]...
-                       [--persisted-from FILE]... [--strict]"
+                       [--persisted-from FILE]... [--strict]
+       blankroot check --stale [--config FILE] [--json]"
     };
 }
 

@@ -184,6 +184,19 @@ fn report(e: &Error) -> u8 {
 fn run_on_system(command: Command, host: &Host) -> Result<u8> {
     Ok(match command {
         Command::Diff(d) => crate::commands::diff::run(&diff_request(d)?),
+        Command::Check(c) if c.stale => {
+            let cfg = match &c.config {
+                Some(f) => crate::config::load(f)?,
+                None => crate::config::load_default()?,
+            };
+            let Some((_, cfg)) = cfg else {
+                return Err(Error::usage(format!(
+                    "check --stale: no configuration at {}: give the one that names the persistence entries with --config FILE",
+                    crate::config::DEFAULT_PATH
+                )));
+            };
+            crate::commands::check::stale::run(&cfg, c.json)?
+        }
         Command::Check(c) => {
             let (ts, cfg) =
                 targets::of_command(&c.rollback.target, &c.which, c.config.as_deref(), false)?;

@@ -187,8 +187,12 @@ fn usage_errors_are_one_line_and_exit_2() {
             format!("unknown option --frobnicate for diff; {see}"),
         ),
         (
+            &["check", "--bogus"],
+            format!("unknown option --bogus for check; {see}"),
+        ),
+        (
             &["check", "--json"],
-            format!("unknown option --json for check; {see}"),
+            format!("check: an option given needs --stale too; {see}"),
         ),
         (
             &["status", "--device", "x"],

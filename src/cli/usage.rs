@@ -65,6 +65,11 @@ pub(super) fn usage_error(e: &clap::Error, command: Option<&str>) -> Error {
         (ErrorKind::TooManyValues, Some(a)) => {
             format!("{a} takes no value (got {:?})", value.unwrap_or_default())
         }
+        // clap's first line ends in a colon, the names follow on the next lines.
+        (ErrorKind::MissingRequiredArgument, Some(a)) => match command {
+            Some(c) => format!("{c}: an option given needs {a} too; {see}"),
+            None => format!("an option given needs {a} too; {see}"),
+        },
         (ErrorKind::InvalidSubcommand, _) => {
             let (last, rest) = COMMANDS.split_last().expect("commands");
             format!(

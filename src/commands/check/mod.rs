@@ -14,6 +14,7 @@
 mod btrfs;
 mod copies;
 pub mod persist;
+pub mod stale;
 mod trap;
 pub mod tree;
 mod zfs;
