@@ -11,7 +11,7 @@
 //! device nodes are reached by name (`/proc/self/fd/N/NAME` for their attributes); the rest by
 //! an open descriptor.
 
-use crate::btrfs::plan::RETIRED_XATTR;
+use crate::archived::RETIRED_XATTR;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::fs::{
     chmodat, chownat, fchmod, fchown, fgetxattr, flistxattr, fremovexattr, fsetxattr, futimens,
