@@ -26,9 +26,11 @@ a=$work/a
 b=$work/b
 mkdir -p "$work" "$a" "$b"
 loops=()
+# The images are made for each run and removed after it (4 GiB each, sparse).
 cleanup() {
   for m in "$b" "$a"; do mountpoint -q "$m" && umount "$m"; done
   for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+  rm -f "$work/a.img" "$work/b.img"
 }
 trap cleanup EXIT
 
@@ -86,6 +88,7 @@ run() {
 
 declare -A secs
 for name in persist cp rsync; do
+  # Each copy is removed before the next one runs: every method starts from the same free space.
   secs[$name,same]=$(run "$name" "$a/store-$name")
   rm -rf "$a/store-$name"
   secs[$name,other]=$(run "$name" "$b/store-$name")
