@@ -5,6 +5,9 @@
 use crate::error::{Error, Result};
 use crate::retention::Stamp;
 
+/// The mark the Btrfs engine sets on a root it retires (`btrfs::plan::RETIRED_XATTR`).
+pub const RETIRED_XATTR: &str = "trusted.blankroot.retired";
+
 /// One archived root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Archived {

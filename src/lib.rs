@@ -20,6 +20,7 @@ pub mod btrfs;
 pub mod zfs;
 // What they share.
 pub mod archived;
+pub mod copy;
 pub mod error;
 pub mod failpoint;
 pub mod host;

@@ -73,6 +73,13 @@ pub(super) enum Sub {
     )]
     Restore(Deferred<RestoreCommand>),
     #[command(
+        about = "Copy live paths into the persistent store",
+        long_about = persist_text!(),
+        override_usage = persist_usage!(),
+        after_help = COMMAND_AFTER_HELP
+    )]
+    Persist(Deferred<PersistCommand>),
+    #[command(
         name = "skip-next-boot",
         about = "Leave the root as it is at the next boot, once",
         long_about = skip_text!(),
@@ -470,6 +477,30 @@ pub struct RestoreCommand {
     pub paths: Vec<PathBuf>,
     #[command(flatten, next_help_heading = "Target options")]
     pub target: TargetArgs,
+}
+
+/// `persist`: what to copy into the persistent store, and where the store is.
+#[derive(Debug, Args)]
+pub struct PersistCommand {
+    /// Read persist_dir and the wiped targets from FILE [default: /etc/blankroot/config.json]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath)]
+    pub config: Option<PathBuf>,
+    /// The persistent store: PATH goes to STORE/PATH [default: the configuration's persist_dir]
+    #[arg(long, value_name = "STORE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::DirPath)]
+    pub to: Option<PathBuf>,
+    /// Merge into what exists at a destination (the copy's entries replace those of the
+    /// same name; nothing else there is removed)
+    #[arg(long, overrides_with = "force", verbatim_doc_comment)]
+    pub force: bool,
+    /// Check everything and say what would be copied; copy nothing
+    #[arg(long, overrides_with = "dry_run")]
+    pub dry_run: bool,
+    /// Absolute paths on the running system (/var/lib/foo)
+    #[arg(value_name = "PATH", required = true, value_parser = PATH,
+          value_hint = clap::ValueHint::AnyPath)]
+    pub paths: Vec<PathBuf>,
 }
 
 /// `skip-next-boot`: a one-shot request, on the disk, to leave the root alone next boot.

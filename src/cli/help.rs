@@ -124,6 +124,27 @@ Exit 0 copied, 1 failed or partly copied (it says what was), 2 usage error."
     };
 }
 
+macro_rules! persist_text {
+    () => {
+        "\
+Copy live paths into the persistent store, before persisting them.
+
+Each PATH, an absolute path on the running system (/var/lib/foo), is copied to STORE/PATH
+(/persist/var/lib/foo): --to STORE, else the persist_dir of /etc/blankroot/config.json (or
+--config). Type, mode, owner, timestamps, extended attributes and ACLs are kept; symlinks stay
+symlinks and are never followed; hard links within the copy stay linked; file content is
+reflinked when the store shares the path's filesystem, else copied with its holes kept. Missing
+parent directories are made with the owner and mode of the PATH's. Refused before anything is
+written: a PATH that is persisted already (a bind mount from the store, beneath one, a symlink
+into it), a mount point, a PATH overlapping the store, a store on a filesystem the next boot
+wipes (the configuration's targets; / without one), and an existing destination unless --force,
+which merges into it (the copy's entries replace those of the same name, nothing else is
+removed). Each copy is made under a temporary name and renamed into place. Then the entry to
+add is printed, for impermanence and for preservation.
+Exit 0 copied, 1 refused or partly copied (it says what was), 2 usage error."
+    };
+}
+
 macro_rules! skip_text {
     () => {
         "\
@@ -218,6 +239,12 @@ blankroot restore [the target options | --config FILE [--target TARGET]] [--from
     };
 }
 
+macro_rules! persist_usage {
+    () => {
+        "blankroot persist [--config FILE] [--to STORE] [--force] [--dry-run] PATH..."
+    };
+}
+
 macro_rules! skip_usage {
     () => {
         "blankroot skip-next-boot [TARGET]... [the target options | --config FILE] [--cancel]"
@@ -236,6 +263,8 @@ pub(super) const USAGE: &str = concat!(
     archives_usage!(),
     "\n       ",
     restore_usage!(),
+    "\n       ",
+    persist_usage!(),
     "\n       ",
     skip_usage!(),
     "\n       blankroot help [COMMAND] | --help | --version
@@ -258,6 +287,8 @@ pub(super) const AFTER_HELP: &str = concat!(
     archives_text!(),
     "\n\nrestore: ",
     restore_text!(),
+    "\n\npersist: ",
+    persist_text!(),
     "\n\nskip-next-boot: ",
     skip_text!(),
     "\n\n",

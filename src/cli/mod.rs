@@ -226,6 +226,7 @@ fn run_on_system(command: Command, host: &Host) -> Result<u8> {
             };
             crate::commands::restore::run(&ts[0], &req)
         }
+        Command::Persist(p) => crate::commands::persist::run(&persist_request(p)?),
         Command::SkipNextBoot(k) => {
             let (ts, _) = targets::of_command(&k.target, &k.which, k.config.as_deref(), false)?;
             crate::commands::skip::run_all(&ts, k.cancel)
@@ -288,6 +289,47 @@ fn diff_request(d: DiffCommand) -> Result<crate::commands::diff::Request> {
         }
     };
     Ok(req)
+}
+
+/// `persist`'s request: the store from --to, else the configuration's persist_dir; the wiped
+/// filesystems from the configuration's targets (`/` without a configuration: blankroot wipes
+/// it wherever it runs).
+fn persist_request(p: args::PersistCommand) -> Result<crate::commands::persist::Request> {
+    let loaded = targets::load(p.config.as_deref())?;
+    let store = match (p.to, &loaded) {
+        (Some(to), _) => to,
+        (None, Some((_, cfg))) if cfg.persist_dir.is_some() => {
+            PathBuf::from(cfg.persist_dir.clone().unwrap_or_default())
+        }
+        (None, Some((path, _))) => {
+            return Err(Error::usage(format!(
+                "persist: {} has no persist_dir: give --to STORE, the persistent directory (such as /persist)",
+                path.display()
+            )))
+        }
+        (None, None) => {
+            return Err(Error::usage(format!(
+                "persist: no configuration ({}): give --to STORE, the persistent directory (such as /persist)",
+                config::DEFAULT_PATH
+            )))
+        }
+    };
+    let wiped = match &loaded {
+        Some((_, cfg)) => cfg
+            .target_entries()
+            .into_iter()
+            .map(|t| PathBuf::from(t.mount_point))
+            .collect(),
+        None => vec![PathBuf::from("/")],
+    };
+    Ok(crate::commands::persist::Request {
+        paths: p.paths,
+        store,
+        wiped,
+        config: loaded.map(|(path, _)| path),
+        force: p.force,
+        dry_run: p.dry_run,
+    })
 }
 
 /// The target of `restore`: `--target`, else the target whose mount point holds the paths

@@ -1,8 +1,8 @@
 //! Parsing: words to a [`Command`], and clap's errors as blankroot's one-line usage errors.
 
 use super::args::{
-    ArchivesCommand, CheckCommand, Cli, DiffCommand, RestoreCommand, RollbackArgs, RollbackCommand,
-    SkipCommand, StatusArgs, Sub,
+    ArchivesCommand, CheckCommand, Cli, DiffCommand, PersistCommand, RestoreCommand, RollbackArgs,
+    RollbackCommand, SkipCommand, StatusArgs, Sub,
 };
 use crate::error::{Error, Result};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -18,18 +18,20 @@ pub enum Command {
     Check(CheckCommand),
     Archives(ArchivesCommand),
     Restore(RestoreCommand),
+    Persist(PersistCommand),
     SkipNextBoot(SkipCommand),
     /// `--help`, `--version`, `help`: the text to print (exit 0).
     Help(String),
 }
 
-const COMMANDS: [&str; 7] = [
+const COMMANDS: [&str; 8] = [
     "rollback",
     "status",
     "diff",
     "check",
     "archives",
     "restore",
+    "persist",
     "skip-next-boot",
 ];
 
@@ -111,6 +113,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
         Sub::Check(c) => Command::Check(c.0),
         Sub::Archives(a) => Command::Archives(a.0),
         Sub::Restore(r) => Command::Restore(r.0),
+        Sub::Persist(p) => Command::Persist(p.0),
         Sub::SkipNextBoot(k) => Command::SkipNextBoot(k.0),
     })
 }

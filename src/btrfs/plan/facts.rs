@@ -12,8 +12,9 @@ pub const APPEND_ONLY: u32 = 0x20;
 /// The extended attribute blankroot sets on a root it retires, before the swap: the name of the
 /// archive it becomes, or [`DELETE_MARK`]. It tells, after a crash, that the subvolume at the
 /// staging name is the old root, and, in the archive directory, which archives blankroot made.
-/// (`trusted.` needs CAP_SYS_ADMIN to read or write.)
-pub const RETIRED_XATTR: &str = "trusted.blankroot.retired";
+/// (`trusted.` needs CAP_SYS_ADMIN to read or write.) Defined below the engines, in `archived`,
+/// because the copy engine (`copy`) leaves it out of every copy.
+pub use crate::archived::RETIRED_XATTR;
 pub const DELETE_MARK: &str = "delete";
 
 /// A subvolume as found on disk.

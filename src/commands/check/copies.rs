@@ -47,7 +47,11 @@ pub(super) fn unsaved(view: &View, lists: &Lists, path: &Path, stored: &Path) ->
         Ok(m) if m.is_file() && m.len() == 0 => "is empty",
         Ok(_) => return None,
     };
-    let command = copy_command(view, at, &rel, &copy, kind == Kind::Dir);
+    let to = Persist {
+        dir: &lists.persist_dir,
+        force: state == "is empty",
+    };
+    let command = copy_command(view, at, &rel, &copy, kind == Kind::Dir, &to);
     let after = if lists.archived {
         format!(
             "once wiped, `blankroot restore {}` copies it back from the archived {}",
@@ -94,9 +98,24 @@ fn system_root(at: &Path, mp: &MountPoint) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// What `blankroot persist` needs to make the copy: the persistent directory it copies to
+/// without `--to` (the configuration's), and whether a copy is there already (`--force`).
+struct Persist<'a> {
+    dir: &'a str,
+    force: bool,
+}
+
 /// The command that copies `rel` (relative to the target, which is seen at `at`) to `copy`
-/// (a path on this system).
-fn copy_command(view: &View, at: &Path, rel: &Path, copy: &Path, dir: bool) -> String {
+/// (a path on this system): `blankroot persist` when the data is at its path on the running
+/// system and the copy where the persistent directory puts it, else `cp -a`.
+fn copy_command(
+    view: &View,
+    at: &Path,
+    rel: &Path,
+    copy: &Path,
+    dir: bool,
+    persist: &Persist<'_>,
+) -> String {
     let w = |p: &Path| sh_word(p.as_os_str());
     let mp = &view.tree.mount_point;
     // From where the target is mounted, or from a private mount of it when the data is hidden.
@@ -128,9 +147,15 @@ fn copy_command(view: &View, at: &Path, rel: &Path, copy: &Path, dir: bool) -> S
         .filter(|p| !p.is_empty());
     let whole = sub.components().count() > rel.components().count();
     let cp = match base {
-        Some(base) if mount.is_none() && from == "/" => {
-            format!("cp -a --parents {src} {}", w(Path::new(base)))
-        }
+        Some(base) if mount.is_none() && from == "/" => format!(
+            "blankroot persist {}{}{src}",
+            if persist.force { "--force " } else { "" },
+            if base == persist.dir {
+                String::new()
+            } else {
+                format!("--to {} ", w(Path::new(base)))
+            }
+        ),
         // Below the target's top, the directories above the copy may be missing.
         Some(base) if !whole && !mp.is_root() => format!(
             "mkdir -p {b} && (cd {from} && cp -a --parents {} {b})",
@@ -171,16 +196,42 @@ mod tests {
             mounts: vec!["/var/lib/hidden".into()],
             beneath: Some("mount -o ro,subvol=root /dev/vda2 \"$d\"".into()),
         };
+        let to = Persist {
+            dir: "/persist",
+            force: false,
+        };
         let cmd = |rel: &str, copy: &str, dir: bool| {
-            copy_command(&view, Path::new("/"), Path::new(rel), Path::new(copy), dir)
+            copy_command(
+                &view,
+                Path::new("/"),
+                Path::new(rel),
+                Path::new(copy),
+                dir,
+                &to,
+            )
         };
         assert_eq!(
             cmd("var/lib/foo", "/persist/var/lib/foo", true),
-            "cp -a --parents /var/lib/foo /persist"
+            "blankroot persist /var/lib/foo"
         );
         assert_eq!(
             cmd("etc/my app.conf", "/nix/persist/etc/my app.conf", false),
-            "cp -a --parents '/etc/my app.conf' /nix/persist"
+            "blankroot persist --to /nix/persist '/etc/my app.conf'"
+        );
+        let empty = Persist {
+            dir: "/persist",
+            force: true,
+        };
+        assert_eq!(
+            copy_command(
+                &view,
+                Path::new("/"),
+                Path::new("var/lib/bar"),
+                Path::new("/persist/var/lib/bar"),
+                true,
+                &empty
+            ),
+            "blankroot persist --force /var/lib/bar"
         );
         assert_eq!(
             cmd("var/lib/foo", "/data/foo", true),
@@ -215,12 +266,16 @@ mod tests {
                 Path::new(rel),
                 Path::new(copy),
                 true,
+                &Persist {
+                    dir: "/persist",
+                    force: false,
+                },
             )
         };
         // Seen on /home: the system's paths.
         assert_eq!(
             cmd("/home", "alice/docs", "/persist/home/alice/docs"),
-            "cp -a --parents /home/alice/docs /persist"
+            "blankroot persist /home/alice/docs"
         );
         // A system seen under a directory, its /home there.
         assert_eq!(

@@ -7,16 +7,11 @@
 //! (`source`) and at its destination (`dest`); any refusal — a PATH not in the archive or
 //! reached through a symlink, an existing destination without `--force`, a destination inside an
 //! archive — stops everything before anything is written. Then each PATH is copied (`copy`,
-//! `meta`), and what could not be copied is listed.
-
-mod copy;
-mod dest;
-mod meta;
-mod paths;
-mod source;
+//! the engine in `crate::copy`), and what could not be copied is listed.
 
 use crate::archived::{archive_mode_off, size, Listing};
 use crate::btrfs::{self, mount::TopMount};
+use crate::copy::{self, dest, paths, source};
 use crate::error::{Error, Result};
 use crate::target::{Fs, Target};
 use crate::zfs::{self, mount::ReadOnlyMount};
@@ -50,7 +45,7 @@ pub fn run(target: &Target, req: &Request) -> u8 {
 }
 
 fn restore(target: &Target, req: &Request) -> Result<u8> {
-    let wanted = paths::parse_all(&req.paths)?;
+    let wanted = paths::parse_all(&req.paths, paths::RESTORE)?;
     // A target other than `/`: its archives hold the tree below its mount point.
     let under: Vec<std::ffi::OsString> = target
         .mount_point
@@ -143,10 +138,6 @@ struct Item<'a> {
     to: String,
 }
 
-fn is_dir(st: &rustix::fs::Stat) -> bool {
-    source::kind(st) == FileType::Directory
-}
-
 /// Everything is checked before anything is written; then each PATH is copied. `under`: the
 /// target's mount point, whose components the PATHs begin with and the archive lacks.
 #[allow(clippy::too_many_arguments)]
@@ -164,7 +155,12 @@ fn job(
     for w in wanted {
         let to = dest.shown(w);
         let inside = w.below(under).expect("checked before anything was mounted");
-        let checked = source::lookup(root, &inside, archive).and_then(|mut found| {
+        let place = source::Place {
+            name: &format!("the archive {archive}"),
+            cmd: "restore",
+            cross_mounts: false,
+        };
+        let checked = source::lookup(root, &inside, &place).and_then(|mut found| {
             if !under.is_empty() {
                 // The mount point's directories, if made under --to, look like the target's top.
                 let top = fstat(root).map_err(|e| format!("looking at {archive}: {e}"))?;
@@ -176,63 +172,33 @@ fn job(
                     "{to} lies inside an archive: restore never writes into an archive; choose another --to"
                 ));
             }
-            match &probe.existing {
-                Some(e) if !req.force => Err(format!(
-                    "{to} exists (a {}): pass --force to replace it{}",
-                    source::kind_name(e),
-                    if is_dir(e) && is_dir(&found.stat) {
-                        " (the archive's entries are copied into it, replacing those of the same name)"
-                    } else {
-                        ""
-                    }
-                )),
-                Some(e) if is_dir(e) && !is_dir(&found.stat) => Err(format!(
-                    "{to} is a directory and the archive has a {} there: move it away first (--force never removes a directory)",
-                    source::kind_name(&found.stat)
-                )),
-                _ => Ok(Item {
-                    wanted: w,
-                    found,
-                    probe,
-                    to: to.clone(),
-                }),
-            }
+            dest::may_replace(
+                probe.existing.as_ref(),
+                &found.stat,
+                "the archive",
+                req.force,
+                &to,
+            )?;
+            Ok(Item {
+                wanted: w,
+                found,
+                probe,
+                to: to.clone(),
+            })
         });
         match checked {
             Ok(item) => items.push(item),
             Err(why) => refused.push(why),
         }
     }
-    if let [one] = &refused[..] {
-        eprintln!("blankroot: error: restore: {one}: nothing was copied");
-        return 1;
-    }
     if !refused.is_empty() {
-        for r in &refused {
-            eprintln!("blankroot: refused: {r}");
-        }
-        eprintln!(
-            "blankroot: error: restore: {} of {} paths refused (listed above): nothing was copied",
-            refused.len(),
-            wanted.len()
-        );
-        return 1;
+        return copy::refused("restore", &refused, wanted.len());
     }
     if req.dry_run {
         dry_run(archive, &items);
         return 0;
     }
     copy_all(archive, items, dest, req)
-}
-
-fn what_happens(item: &Item<'_>) -> String {
-    match &item.probe.existing {
-        None => "new".to_string(),
-        Some(e) if is_dir(e) && is_dir(&item.found.stat) => {
-            "merged into the directory there".to_string()
-        }
-        Some(e) => format!("replaces the {} there", source::kind_name(e)),
-    }
 }
 
 fn dry_run(archive: &str, items: &[Item<'_>]) {
@@ -243,7 +209,7 @@ fn dry_run(archive: &str, items: &[Item<'_>]) {
             "{} -> {} ({})",
             item.wanted.shown,
             item.to,
-            what_happens(item)
+            dest::what_happens(item.probe.existing.as_ref(), &item.found.stat)
         );
         let f = &item.found;
         source::walk(
@@ -273,7 +239,7 @@ fn dry_run(archive: &str, items: &[Item<'_>]) {
 }
 
 fn copy_all(archive: &str, items: Vec<Item<'_>>, dest: &Dest, req: &Request) -> u8 {
-    let mut copier = copy::Copier::default();
+    let mut copier = copy::Copier::new("restore", "the archive");
     let (mut full, mut partial, mut none) = (Vec::new(), Vec::new(), Vec::new());
     println!("restore from {archive}");
     for item in items {
@@ -283,7 +249,7 @@ fn copy_all(archive: &str, items: Vec<Item<'_>>, dest: &Dest, req: &Request) -> 
         let existing = item.probe.existing;
         let parent = dest.make_parents(item.wanted, item.probe, &item.found.parents);
         let put = match &parent {
-            Ok(p) => copier.restore(
+            Ok(p) => copier.put(
                 &item.found,
                 p,
                 item.wanted.parts.last().expect("a PATH has a name"),

@@ -179,11 +179,37 @@ fn list(out: &mut String, name: &str, items: &[Item], is_dir: bool, cx: &Context
     let _ = writeln!(out, "    ];");
 }
 
-pub fn render(plan: &Plan, cx: &Context) -> String {
-    let (module, attr) = match cx.module {
+/// The module's name and the attribute its entries go under.
+fn attr(module: Suggest) -> (&'static str, &'static str) {
+    match module {
         Suggest::Impermanence => ("impermanence", "environment.persistence"),
         Suggest::Preservation => ("preservation", "preservation.preserveAt"),
-    };
+    }
+}
+
+/// The plan's entries as one line per list (`environment.persistence."/persist".directories =
+/// [ "/var/lib/foo" ];`), for `blankroot persist`, which names the paths it has just copied.
+pub fn lines(plan: &Plan, cx: &Context) -> Vec<String> {
+    let (_, attr) = attr(cx.module);
+    let mut out = Vec::new();
+    for (name, items, is_dir) in [
+        ("directories", &plan.directories, true),
+        ("files", &plan.files, false),
+    ] {
+        if !items.is_empty() {
+            let els: Vec<String> = items.iter().map(|i| element(i, is_dir, cx)).collect();
+            out.push(format!(
+                "{attr}.{}.{name} = [ {} ];",
+                string(cx.persist_dir),
+                els.join(" ")
+            ));
+        }
+    }
+    out
+}
+
+pub fn render(plan: &Plan, cx: &Context) -> String {
+    let (module, attr) = attr(cx.module);
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -4,9 +4,10 @@
 //! component is never followed: what is there is replaced (with `--force`), not written through.
 
 use super::paths::Wanted;
+use super::source::{kind, kind_name};
 use rustix::fd::OwnedFd;
 use rustix::fs::{
-    fchmod, fchown, fstat, mkdirat, open, openat2, statat, AtFlags, Gid, Mode, OFlags,
+    fchmod, fchown, fstat, mkdirat, open, openat2, statat, AtFlags, FileType, Gid, Mode, OFlags,
     ResolveFlags, Stat, Uid,
 };
 use rustix::io::Errno;
@@ -22,7 +23,7 @@ pub struct Dest {
 pub struct Probe {
     /// The directory that holds it, when every directory on the way exists.
     pub parent: Option<OwnedFd>,
-    /// How many of the PATH's directories exist (the rest are made like the archive's).
+    /// How many of the PATH's directories exist (the rest are made like the source's).
     pub existing_dirs: usize,
     /// What is there (not followed), if anything.
     pub existing: Option<Stat>,
@@ -141,7 +142,7 @@ impl Dest {
     }
 
     /// Makes the directories on the way to `w` that are missing, each with the owner and mode
-    /// of the archive's (`like`, one per directory of the PATH), and returns the last.
+    /// of the source's (`like`, one per directory of the PATH), and returns the last.
     pub fn make_parents(&self, w: &Wanted, probe: Probe, like: &[Stat]) -> Result<OwnedFd, String> {
         if let Some(p) = probe.parent {
             return Ok(p);
@@ -171,5 +172,43 @@ impl Dest {
             cur = next;
         }
         Ok(cur)
+    }
+}
+
+/// Whether the copy of `src` (in `from`: `the archive`) may go to `to`, where `existing` is
+/// (`Dest::probe`), with or without `force`: the refusal, one line, names the fix.
+pub fn may_replace(
+    existing: Option<&Stat>,
+    src: &Stat,
+    from: &str,
+    force: bool,
+    to: &str,
+) -> Result<(), String> {
+    let dir = |st: &Stat| kind(st) == FileType::Directory;
+    match existing {
+        Some(e) if !force => Err(format!(
+            "{to} exists (a {}): pass --force to replace it{}",
+            kind_name(e),
+            if dir(e) && dir(src) {
+                format!(" ({from}'s entries are copied into it, replacing those of the same name)")
+            } else {
+                String::new()
+            }
+        )),
+        Some(e) if dir(e) && !dir(src) => Err(format!(
+            "{to} is a directory and {from} has a {} there: move it away first (--force never removes a directory)",
+            kind_name(src)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What the copy does at its destination: `new`, `merged into the directory there`, ...
+pub fn what_happens(existing: Option<&Stat>, src: &Stat) -> String {
+    let dir = |st: &Stat| kind(st) == FileType::Directory;
+    match existing {
+        None => "new".to_string(),
+        Some(e) if dir(e) && dir(src) => "merged into the directory there".to_string(),
+        Some(e) => format!("replaces the {} there", kind_name(e)),
     }
 }

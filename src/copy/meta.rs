@@ -11,12 +11,12 @@
 //! device nodes are reached by name (`/proc/self/fd/N/NAME` for their attributes); the rest by
 //! an open descriptor.
 
-use crate::btrfs::plan::RETIRED_XATTR;
+use crate::archived::RETIRED_XATTR;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::fs::{
-    chmodat, chownat, fchmod, fchown, fgetxattr, flistxattr, fremovexattr, fsetxattr, futimens,
-    lgetxattr, llistxattr, lremovexattr, lsetxattr, utimensat, AtFlags, FileType, Gid, Mode, Stat,
-    Timespec, Timestamps, Uid, XattrFlags,
+    chmodat, chownat, fchmod, fchown, fgetxattr, flistxattr, fremovexattr, fsetxattr, fstat,
+    futimens, lgetxattr, llistxattr, lremovexattr, lsetxattr, statat, utimensat, AtFlags, FileType,
+    Gid, Mode, Stat, Timespec, Timestamps, Uid, XattrFlags,
 };
 use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};
@@ -102,7 +102,15 @@ pub fn apply(src: Node<'_>, dst: Node<'_>, st: &Stat, buf: &mut [u8]) -> Vec<Str
         Some(Uid::from_raw(st.st_uid)),
         Some(Gid::from_raw(st.st_gid)),
     );
+    // Already the owner (a root-owned source copied by root): no `chown`, which on Btrfs is an
+    // inode update of its own.
+    let now = match dst {
+        Node::Fd(fd) => fstat(fd),
+        Node::At(d, name) => statat(d, name, AtFlags::SYMLINK_NOFOLLOW),
+    };
+    let owned = now.is_ok_and(|n| (n.st_uid, n.st_gid) == (st.st_uid, st.st_gid));
     let owner = match dst {
+        _ if owned => Ok(()),
         Node::Fd(fd) => fchown(fd, uid, gid),
         Node::At(d, name) => chownat(d, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW),
     };
@@ -135,6 +143,15 @@ pub fn apply(src: Node<'_>, dst: Node<'_>, st: &Stat, buf: &mut [u8]) -> Vec<Str
 }
 
 fn xattrs(src: Node<'_>, dst: Node<'_>, buf: &mut [u8], lost: &mut Vec<String>) {
+    // The ACLs the new entry inherited (from a default ACL of its directory), to remove those
+    // the source lacks; without a list, each is removed blindly.
+    let inherited: Vec<&str> = match dst.list(buf) {
+        Ok(have) => ACLS
+            .into_iter()
+            .filter(|a| have.iter().any(|h| h.as_bytes() == a.as_bytes()))
+            .collect(),
+        Err(_) => ACLS.to_vec(),
+    };
     let names = match src.list(buf) {
         Ok(n) => n,
         // A filesystem (or a symlink on one) without extended attributes has none to copy.
@@ -157,7 +174,7 @@ fn xattrs(src: Node<'_>, dst: Node<'_>, buf: &mut [u8], lost: &mut Vec<String>) 
             Err(e) => lost.push(format!("{} (reading it: {e})", name.to_string_lossy())),
         }
     }
-    for acl in ACLS {
+    for acl in inherited {
         if wanted.iter().any(|n| n.as_bytes() == acl.as_bytes()) {
             continue;
         }

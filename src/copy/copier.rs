@@ -1,14 +1,14 @@
-//! Copying one PATH out of the archive, with its type, owner, mode, times, extended attributes
-//! and ACLs (`meta`); directories recursively; symlinks as symlinks; hard links within the copy
-//! as hard links; FIFOs, sockets and device nodes made again (`mknod`).
+//! Copying one PATH (out of an archive, or off the running system), with its type, owner, mode,
+//! times, extended attributes and ACLs (`meta`); directories recursively; symlinks as symlinks;
+//! hard links within the copy as hard links; FIFOs, sockets and device nodes made again (`mknod`).
 //!
 //! Nothing half-made appears at a destination name: a new entry is made under a temporary name
-//! (`.blankroot-restore-PID-N`) beside it and renamed into place when it is complete
+//! (`.blankroot-COMMAND-PID-N`) beside it and renamed into place when it is complete
 //! (`RENAME_NOREPLACE`, so nothing that appeared meanwhile is replaced). With `--force` an
 //! existing file is replaced by a rename over it, an existing non-directory by a directory with
 //! `RENAME_EXCHANGE` (then the old one is removed), and an existing directory is merged into:
-//! each entry of the archive replaces the one of the same name, what the archive does not have
-//! stays. A directory where the archive has a file is never removed: that entry is not copied.
+//! each entry of the source replaces the one of the same name, what the source does not have
+//! stays. A directory where the source has a file is never removed: that entry is not copied.
 //!
 //! Failures do not stop the copy: each is recorded with the path it concerns (`problems`), and
 //! what could be copied is.
@@ -33,23 +33,34 @@ pub struct Copier {
     /// The copy of the PATH, when it is a directory.
     top: Option<OwnedFd>,
     seq: u32,
+    /// The command, in temporary names and hints, and where it copies from (`the archive`).
+    cmd: &'static str,
+    from: &'static str,
     /// Entries copied (a directory counts once) and bytes of file content.
     pub entries: u64,
     pub bytes: u64,
+    /// Files whose content was reflinked (shared extents) and files whose content was copied.
+    pub reflinked: u64,
+    pub copied: u64,
     /// What was not copied, or copied without some of its metadata: `PATH: why`.
     pub problems: Vec<String>,
 }
 
-impl Default for Copier {
-    fn default() -> Self {
+impl Copier {
+    /// A copier for the command `cmd` (`restore`, `persist`) from `from` (`the archive`).
+    pub fn new(cmd: &'static str, from: &'static str) -> Self {
         Copier {
             // The largest extended attribute list or value Linux has (XATTR_LIST_MAX).
             buf: vec![0; 65536],
             links: HashMap::new(),
             top: None,
             seq: 0,
+            cmd,
+            from,
             entries: 0,
             bytes: 0,
+            reflinked: 0,
+            copied: 0,
             problems: Vec::new(),
         }
     }
@@ -88,12 +99,18 @@ impl Copier {
 
     fn tmp_name(&mut self) -> OsString {
         self.seq += 1;
-        format!(".blankroot-restore-{}-{}", std::process::id(), self.seq).into()
+        format!(
+            ".blankroot-{}-{}-{}",
+            self.cmd,
+            std::process::id(),
+            self.seq
+        )
+        .into()
     }
 
     /// Copies the PATH `found` to `name` in `parent`, where `existing` is what is there now (the
     /// caller has checked that it may be replaced). True when something was put in place.
-    pub fn restore(
+    pub fn put(
         &mut self,
         found: &Found,
         parent: &OwnedFd,
@@ -187,7 +204,7 @@ impl Copier {
         match (src_is_dir, kind(existing) == FileType::Directory) {
             (true, true) => {
                 let fds = source::open_dir(src, name)
-                    .map_err(|e| format!("opening it in the archive: {e}"))
+                    .map_err(|e| format!("opening it: {e}"))
                     .and_then(|s| {
                         Ok((
                             s,
@@ -212,7 +229,8 @@ impl Copier {
             }
             (false, true) => {
                 self.problem(shown, format!(
-                    "not copied: a directory is in the way at the destination (the archive has a {} there); move it away and run again",
+                    "not copied: a directory is in the way at the destination ({} has a {} there); move it away and run again",
+                    self.from,
                     kind_name(st)
                 ));
                 false
@@ -246,9 +264,12 @@ impl Copier {
                     }
                     Err(e) => {
                         let hint = if e == Errno::BUSY {
-                            " (it is a mount point: restore with --to the directory it is mounted from)"
+                            format!(
+                                " (it is a mount point: {} with --to the directory it is mounted from)",
+                                self.cmd
+                            )
                         } else {
-                            ""
+                            String::new()
                         };
                         self.problem(shown, format!("replacing what is there: {e}{hint}"));
                         remove_tree(dst.as_fd(), &tmp);
@@ -401,10 +422,16 @@ impl Copier {
         )
         .map_err(|e| format!("not copied: making the file: {e}"))?;
         let (r, w) = (File::from(sfd), File::from(dfd));
-        // Holes stay holes (a sparse VM image restores onto a small filesystem); a reflink
-        // where the destination shares the archive's filesystem.
+        // Holes stay holes (a sparse VM image goes onto a small filesystem); a reflink where the
+        // destination shares the source's filesystem.
         match crate::sparse::copy(&r, &w) {
-            Ok(_) => self.bytes += st.st_size as u64,
+            Ok((how, _)) => {
+                self.bytes += st.st_size as u64;
+                match how {
+                    crate::sparse::How::Reflinked => self.reflinked += 1,
+                    crate::sparse::How::Copied => self.copied += 1,
+                }
+            }
             Err(e) => {
                 let _ = unlinkat(dst, dst_name, AtFlags::empty());
                 return Err(format!("not copied: copying its content: {e}"));

@@ -1,5 +1,5 @@
-//! The PATHs to restore: absolute paths as they were in the old root, checked before anything
-//! is mounted. Relative paths, `.` and `..` components, NUL bytes, the empty path, `/` itself
+//! The PATHs to copy (`restore`: as they were in the old root; `persist`: on the running
+//! system), checked before anything is mounted or opened. Relative paths, `.` and `..` components, NUL bytes, the empty path, `/` itself
 //! and paths given twice (or one inside another) are usage errors.
 
 use crate::error::{Error, Result};
@@ -32,12 +32,28 @@ impl Wanted {
     }
 }
 
-pub fn parse(raw: &Path) -> Result<Wanted> {
+/// The command a PATH is given to, for the messages: `restore`, `persist`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cmd {
+    pub name: &'static str,
+    /// What a PATH is, with an example: "absolute paths as they were in the old root, like
+    /// /etc/ssh/ssh_host_ed25519_key".
+    pub give: &'static str,
+}
+
+pub const RESTORE: Cmd = Cmd {
+    name: "restore",
+    give: "absolute paths as they were in the old root, like /etc/ssh/ssh_host_ed25519_key",
+};
+
+pub fn parse(raw: &Path, cmd: Cmd) -> Result<Wanted> {
     let bytes = raw.as_os_str().as_bytes();
     let bad = |why: &str| {
         Error::usage(format!(
-            "restore: PATH {:?} {why}; give absolute paths as they were in the old root, like /etc/ssh/ssh_host_ed25519_key",
-            raw.as_os_str()
+            "{}: PATH {:?} {why}; give {}",
+            cmd.name,
+            raw.as_os_str(),
+            cmd.give
         ))
     };
     if bytes.is_empty() {
@@ -54,19 +70,13 @@ pub fn parse(raw: &Path) -> Result<Wanted> {
         match part {
             b"" => {}
             b"." => return Err(bad("has a `.` component")),
-            b".." => {
-                return Err(bad(
-                    "has a `..` component (restore copies only what lies inside the archive)",
-                ))
-            }
+            b".." => return Err(bad("has a `..` component")),
             p if p.len() > NAME_MAX => return Err(bad("has a component longer than 255 bytes")),
             p => parts.push(OsStr::from_bytes(p).to_owned()),
         }
     }
     if parts.is_empty() {
-        return Err(bad(
-            "is the whole root: restore copies paths below it (the archive itself is the whole old root)",
-        ));
+        return Err(bad("is the whole root: give the paths below it to copy"));
     }
     let mut shown = String::new();
     for p in &parts {
@@ -77,20 +87,21 @@ pub fn parse(raw: &Path) -> Result<Wanted> {
 }
 
 /// Every PATH, in the order given; none twice, none inside another.
-pub fn parse_all(raw: &[PathBuf]) -> Result<Vec<Wanted>> {
+pub fn parse_all(raw: &[PathBuf], cmd: Cmd) -> Result<Vec<Wanted>> {
     if raw.is_empty() {
-        return Err(Error::usage(
-            "restore: no PATH: give the absolute paths to copy back, like /etc/ssh/ssh_host_ed25519_key",
-        ));
+        return Err(Error::usage(format!(
+            "{}: no PATH: give {}",
+            cmd.name, cmd.give
+        )));
     }
     let mut out: Vec<Wanted> = Vec::new();
     for r in raw {
-        let w = parse(r)?;
+        let w = parse(r, cmd)?;
         for o in &out {
             if o.parts == w.parts {
                 return Err(Error::usage(format!(
-                    "restore: PATH {} is given twice; give it once",
-                    w.shown
+                    "{}: PATH {} is given twice; give it once",
+                    cmd.name, w.shown
                 )));
             }
             let (inner, outer) = if w.is_within(o) {
@@ -101,8 +112,8 @@ pub fn parse_all(raw: &[PathBuf]) -> Result<Vec<Wanted>> {
                 continue;
             };
             return Err(Error::usage(format!(
-                "restore: PATH {} lies inside {}, also given; give only {} (its content comes with it)",
-                inner.shown, outer.shown, outer.shown
+                "{}: PATH {} lies inside {}, also given; give only {} (its content comes with it)",
+                cmd.name, inner.shown, outer.shown, outer.shown
             )));
         }
         out.push(w);
@@ -116,7 +127,7 @@ mod tests {
     use std::os::unix::ffi::OsStringExt;
 
     fn one(s: &[u8]) -> Result<Wanted> {
-        parse(Path::new(&OsString::from_vec(s.to_vec())))
+        parse(Path::new(&OsString::from_vec(s.to_vec())), RESTORE)
     }
 
     #[test]
@@ -152,7 +163,7 @@ mod tests {
 
     #[test]
     fn overlapping_paths_are_refused() {
-        let p = |v: &[&str]| parse_all(&v.iter().map(PathBuf::from).collect::<Vec<_>>());
+        let p = |v: &[&str]| parse_all(&v.iter().map(PathBuf::from).collect::<Vec<_>>(), RESTORE);
         assert_eq!(p(&["/etc/ssh", "/var/lib/foo"]).unwrap().len(), 2);
         assert_eq!(p(&["/etc/ssh", "/etc/sshd"]).unwrap().len(), 2);
         let e = p(&["/etc/ssh/key", "/etc/ssh"]).unwrap_err();

@@ -1,7 +1,8 @@
-//! Reading the archive: every name is opened one component at a time beneath the directory
-//! that holds it, with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+//! Reading the source (an archive, the running system): every name is opened one component at
+//! a time beneath the directory that holds it, with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
 //! RESOLVE_NO_XDEV)` and `O_NOFOLLOW`: a symlink is never followed (one at the end of a name is
-//! opened as the link itself, `O_PATH`), and no mount is crossed. Nested Btrfs subvolumes are
+//! opened as the link itself, `O_PATH`), and no mount is crossed (but on the way to a PATH of
+//! the running system, `Place::cross_mounts`). Nested Btrfs subvolumes are
 //! not mounts (they only have their own `st_dev`), so their content is read like any other
 //! directory's; `tests/restore_btrfs.rs` shows it.
 
@@ -80,7 +81,7 @@ pub fn kind_name(st: &Stat) -> &'static str {
     }
 }
 
-/// A PATH found in the archive.
+/// A PATH found in the source.
 pub struct Found {
     /// The directories on the way (`/var`, `/var/lib` for `/var/lib/foo`), for making the
     /// missing ones at the destination like them.
@@ -91,11 +92,29 @@ pub struct Found {
     pub stat: Stat,
 }
 
-/// Finds `w` in the archive whose top directory is `root`, without following a symlink; the
+/// Where a PATH is looked up, for `lookup` and its refusals.
+pub struct Place<'a> {
+    /// `the archive 2026-11-22T02:20:50Z`, `the running system`.
+    pub name: &'a str,
+    /// The command, for "restore never follows symlinks".
+    pub cmd: &'a str,
+    /// Other mounts may be crossed on the way to the PATH (the running system's /home); an
+    /// archive is one filesystem, where a mount on the way is refused. The PATH itself and
+    /// what lies inside it are never on another mount.
+    pub cross_mounts: bool,
+}
+
+/// Finds `w` in `place`, whose top directory is `root`, without following a symlink; the
 /// refusal says which component is in the way.
-pub fn lookup(root: &OwnedFd, w: &Wanted, archive: &str) -> Result<Found, String> {
+pub fn lookup(root: &OwnedFd, w: &Wanted, place: &Place<'_>) -> Result<Found, String> {
+    let at = place.name;
     let mut dir =
-        open_dir(root.as_fd(), OsStr::new(".")).map_err(|e| format!("opening {archive}: {e}"))?;
+        open_dir(root.as_fd(), OsStr::new(".")).map_err(|e| format!("opening {at}: {e}"))?;
+    let flags = if place.cross_mounts {
+        BENEATH.difference(ResolveFlags::NO_XDEV)
+    } else {
+        BENEATH
+    };
     let mut shown = String::new();
     let mut parents = Vec::new();
     let last = w.parts.len() - 1;
@@ -104,21 +123,17 @@ pub fn lookup(root: &OwnedFd, w: &Wanted, archive: &str) -> Result<Found, String
         shown.push_str(&part.to_string_lossy());
         let missing = || {
             if i == last {
-                format!("{} is not in the archive {archive}", w.shown)
+                format!("{} is not in {at}", w.shown)
             } else {
-                format!(
-                    "{} is not in the archive {archive} ({shown} is not there)",
-                    w.shown
-                )
+                format!("{} is not in {at} ({shown} is not there)", w.shown)
             }
         };
-        let st = match stat_at(dir.as_fd(), part) {
+        let flags = if i == last { BENEATH } else { flags };
+        let st = match open_with(dir.as_fd(), part, OFlags::PATH, flags).and_then(fstat) {
             Ok(st) => st,
             Err(Errno::NOENT) => return Err(missing()),
-            Err(Errno::XDEV) => {
-                return Err(format!("{shown} in the archive {archive} is another mount"))
-            }
-            Err(e) => return Err(format!("looking at {shown} in the archive {archive}: {e}")),
+            Err(Errno::XDEV) => return Err(format!("{shown} in {at} is another mount")),
+            Err(e) => return Err(format!("looking at {shown} in {at}: {e}")),
         };
         if i == last {
             return Ok(Found {
@@ -139,30 +154,43 @@ pub fn lookup(root: &OwnedFd, w: &Wanted, archive: &str) -> Result<Found, String
                     })
                     .unwrap_or_else(|_| "?".into());
                 return Err(format!(
-                    "in the archive {archive}, {shown} is a symlink (to {target}): restore never follows symlinks; give the path it points to instead of {}",
-                    w.shown
+                    "in {at}, {shown} is a symlink (to {target}): {} never follows symlinks; give the path it points to instead of {}",
+                    place.cmd, w.shown
                 ));
             }
             _ => {
                 return Err(format!(
-                    "{} is not in the archive {archive} ({shown} is a {} there)",
+                    "{} is not in {at} ({shown} is a {} there)",
                     w.shown,
                     kind_name(&st)
                 ))
             }
         }
-        let next = open_dir(dir.as_fd(), part)
-            .map_err(|e| format!("opening {shown} in the archive {archive}: {e}"))?;
+        let next = open_with(dir.as_fd(), part, OFlags::RDONLY | OFlags::DIRECTORY, flags)
+            .map_err(|e| format!("opening {shown} in {at}: {e}"))?;
         let st2 = fstat(&next).map_err(|e| format!("looking at {shown}: {e}"))?;
         if !same(&st, &st2) {
-            return Err(format!(
-                "{shown} in the archive {archive} changed while it was read"
-            ));
+            return Err(format!("{shown} in {at} changed while it was read"));
         }
         parents.push(st2);
         dir = next;
     }
     unreachable!("a PATH has at least one component")
+}
+
+fn open_with(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    how: OFlags,
+    flags: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    openat2(
+        dir,
+        name,
+        how | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        flags,
+    )
 }
 
 /// The entries of a directory (without `.` and `..`), sorted by name. (Sorted as paths: one
