@@ -71,7 +71,7 @@ fn the_231_layouts_are_problems_and_their_safe_forms_pass() {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(
         problems(&r),
-        ["the persistent store /home/persist lies inside the wiped target /home: the next boot wipes it with /home and every persisted path comes back empty; put the store on its own subvolume or dataset mounted outside /home (or mounted on /home/persist as its own fileSystems entry)"],
+        ["the persistent store /home/persist lies on /home, which is wiped at every boot: what it keeps would be erased with it (impermanence #231). Put the store on a filesystem of its own that is not wiped (fileSystems.\"/home/persist\" on its own subvolume or dataset, neededForBoot = true), or move it outside /home."],
         "{}",
         r.stdout
     );

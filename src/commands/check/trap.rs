@@ -26,7 +26,8 @@ pub fn findings(target: &Target, c: &Config) -> Vec<String> {
         let p = Path::new(s);
         if mp.holds(p) && !covering(p) {
             out.push(format!(
-                "the persistent store {s} lies inside the wiped target {mp}: the next boot wipes it with {mp} and every persisted path comes back empty; put the store on its own subvolume or dataset mounted outside {mp} (or mounted on {s} as its own fileSystems entry)"
+                // The module's assertion says the same (nixos-module/booted.nix).
+                "the persistent store {s} lies on {mp}, which is wiped at every boot: what it keeps would be erased with it (impermanence #231). Put the store on a filesystem of its own that is not wiped (fileSystems.\"{s}\" on its own subvolume or dataset, neededForBoot = true), or move it outside {mp}."
             ));
         }
     }
@@ -88,7 +89,7 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(
             f[0].starts_with(
-                "the persistent store /home/persist lies inside the wiped target /home:"
+                "the persistent store /home/persist lies on /home, which is wiped at every boot:"
             ),
             "{}",
             f[0]
