@@ -422,7 +422,7 @@ pub struct CheckCommand {
     #[arg(long, conflicts_with_all = ["which", "persisted", "persisted_from", "strict", "record"])]
     pub stale: bool,
     /// With --stale: one JSON object ({"stores": [...], "stale": [...]})
-    #[arg(long, requires = "stale")]
+    #[arg(long)]
     pub json: bool,
     #[command(flatten, next_help_heading = "Rollback options")]
     pub rollback: RollbackArgs,

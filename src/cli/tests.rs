@@ -192,7 +192,7 @@ fn usage_errors_are_one_line_and_exit_2() {
         ),
         (
             &["check", "--json"],
-            format!("check: an option given needs --stale too; {see}"),
+            format!("unknown option --json for check (it goes with --stale: blankroot check --stale --json); {see}"),
         ),
         (
             &["status", "--device", "x"],

@@ -110,6 +110,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
         Sub::Rollback(a) => Command::Rollback(a.0),
         Sub::Status(a) => Command::Status(a.0),
         Sub::Diff(d) => Command::Diff(d.0),
+        // check itself has no JSON output (as in 0.2): only its --stale listing does.
+        Sub::Check(c) if c.0.json && !c.0.stale => {
+            return Err(Error::usage(
+                "unknown option --json for check (it goes with --stale: blankroot check --stale --json); see blankroot --help",
+            ))
+        }
         Sub::Check(c) => Command::Check(c.0),
         Sub::Archives(a) => Command::Archives(a.0),
         Sub::Restore(r) => Command::Restore(r.0),
