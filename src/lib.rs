@@ -33,6 +33,7 @@ pub mod names;
 pub mod probe;
 pub mod report;
 pub mod retention;
+pub mod sort;
 pub mod sparse;
 pub mod status;
 pub mod steps;

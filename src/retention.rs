@@ -144,7 +144,9 @@ pub struct Verdict {
 /// existing one.
 pub fn select(archives: &[(String, Stamp)], policy: Policy, now: i64, adding: usize) -> Verdict {
     let mut sorted: Vec<&(String, Stamp)> = archives.iter().collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    crate::sort::by(&mut sorted, &|a, b| {
+        b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0))
+    });
     let mut verdict = Verdict::default();
     let newest = sorted.first().map(|a| a.1.secs);
     let clock_behind = newest.is_some_and(|n| now < n);

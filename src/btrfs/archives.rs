@@ -53,7 +53,7 @@ pub fn list(top: &TopMount, cfg: &Config, now: i64) -> Result<Listing> {
                         .collect()
                 })
                 .collect();
-            nested.sort();
+            crate::sort::asc(&mut nested);
             let nested = nested
                 .iter()
                 .map(|p| p.to_string_lossy().into_owned())

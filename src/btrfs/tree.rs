@@ -308,10 +308,10 @@ impl Tree {
         self.sort_last_dir();
         // Keys come in order; sorted anyway so lookups never depend on it.
         if !self.inodes.is_sorted_by_key(|i| i.0) {
-            self.inodes.sort_by_key(|i| i.0);
+            self.inodes.sort_unstable_by_key(|i| i.0);
         }
         if !self.links.is_sorted_by_key(|l| l.0) {
-            self.links.sort_by_key(|l| l.0);
+            self.links.sort_unstable_by_key(|l| l.0);
         }
         self
     }

@@ -126,7 +126,7 @@ fn prefix(m: &MountPoint) -> String {
 /// The targets and their records, the root first.
 fn find(args: &Options) -> Vec<Found> {
     let base = &args.status_file;
-    let mut points: Vec<MountPoint> = match &args.targets {
+    let points: Vec<MountPoint> = match &args.targets {
         Some(ts) => ts.iter().map(|t| t.mount_point.clone()).collect(),
         None => {
             let mut p = vec![MountPoint::root()];
@@ -134,7 +134,10 @@ fn find(args: &Options) -> Vec<Found> {
             p
         }
     };
-    points.sort_by_key(|m| !m.is_root());
+    // The root first, the others as they came.
+    let (mut points, others): (Vec<MountPoint>, Vec<MountPoint>) =
+        points.into_iter().partition(|m| m.is_root());
+    points.extend(others);
     let mut found: Vec<Found> = points
         .into_iter()
         .map(|m| {
@@ -207,7 +210,7 @@ fn beside(base: &Path) -> Vec<MountPoint> {
             out.push(m);
         }
     }
-    out.sort();
+    crate::sort::asc(&mut out);
     out
 }
 

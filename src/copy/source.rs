@@ -204,7 +204,7 @@ pub fn entries(dir: &OwnedFd) -> rustix::io::Result<Vec<OsString>> {
             names.push(OsStr::from_bytes(n).into());
         }
     }
-    names.sort();
+    crate::sort::asc(&mut names);
     Ok(names.into_iter().map(PathBuf::into_os_string).collect())
 }
 

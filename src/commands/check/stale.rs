@@ -37,7 +37,7 @@ impl Stores {
     pub fn of(cfg: &Config) -> Result<Stores> {
         let mut roots: Vec<PathBuf> = cfg.stores.iter().map(PathBuf::from).collect();
         roots.extend(cfg.persist_dir.iter().map(PathBuf::from));
-        roots.sort();
+        crate::sort::asc(&mut roots);
         roots.dedup();
         // A store inside another is looked at as part of the outer one.
         let outer = roots.clone();
@@ -66,7 +66,9 @@ impl Stores {
                 }
             }
         }
-        out.sort_by(|a, b| b.newest.cmp(&a.newest).then_with(|| a.path.cmp(&b.path)));
+        crate::sort::by(&mut out, &|a, b| {
+            b.newest.cmp(&a.newest).then_with(|| a.path.cmp(&b.path))
+        });
         out
     }
 
@@ -76,7 +78,7 @@ impl Stores {
             return;
         };
         let mut names: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-        names.sort();
+        crate::sort::asc(&mut names);
         for p in names {
             // ext4's own directory at a store's top is no one's state.
             if top && p.file_name().is_some_and(|n| n == "lost+found") {

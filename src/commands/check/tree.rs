@@ -137,7 +137,7 @@ impl Tree {
             .map(|e| OsString::from(std::ffi::OsStr::from_bytes(e.file_name().to_bytes())))
             .filter(|n| n != "." && n != "..")
             .collect();
-        names.sort();
+        crate::sort::asc(&mut names);
         names
     }
 

@@ -76,7 +76,7 @@ pub fn plan(
             }
         }
     }
-    nested.sort_by(|a, b| super::model::path_order(&a.0, &b.0));
+    crate::sort::by(&mut nested, &|a, b| super::model::path_order(&a.0, &b.0));
     let ids = roots
         .into_iter()
         .chain(nested.into_iter().map(|n| n.1))

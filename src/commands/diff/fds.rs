@@ -88,7 +88,7 @@ fn names(fd: &OwnedFd) -> rustix::io::Result<Vec<Name>> {
         }
     }
     // Names are unique in a directory: no order among equals to keep.
-    out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    crate::sort::by(&mut out, &|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

@@ -217,7 +217,7 @@ impl Diff {
         // the same path, the first one made is kept (the sort is stable).
         self.entries.sort_by(path_cmp);
         self.entries.dedup_by(|a, b| a.path == b.path);
-        self.left_out.sort();
+        crate::sort::asc(&mut self.left_out);
         self.left_out.dedup();
     }
 

@@ -184,7 +184,7 @@ pub fn dirty(lines: &[Line]) -> Dirty {
         paths.push(l.path.clone());
         paths.extend(l.to.clone());
     }
-    paths.sort();
+    paths.sort_unstable();
     Dirty { paths }
 }
 

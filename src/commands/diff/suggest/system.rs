@@ -235,7 +235,7 @@ fn names_in(root: BorrowedFd<'_>, path: &Path) -> Vec<PathBuf> {
             (name != "." && name != "..").then(|| PathBuf::from(name))
         })
         .collect();
-    out.sort();
+    crate::sort::asc(&mut out);
     out
 }
 
@@ -307,7 +307,7 @@ pub fn read(root: BorrowedFd<'_>) -> System {
             .filter(|(u, _, _)| u == name)
             .map(|(_, _, c)| c.clone())
             .collect();
-        confs.sort();
+        crate::sort::asc(&mut confs);
         for conf in confs {
             let file = dropins.iter().find(|(u, _, c)| u == name && *c == conf);
             if let Some(text) = file.and_then(|(_, f, _)| read_in(root, f)) {
