@@ -3,6 +3,7 @@
 //! step).
 
 pub mod archives;
+pub mod blank;
 pub mod exec;
 pub mod inspect;
 pub mod ioctl;

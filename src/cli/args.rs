@@ -80,6 +80,13 @@ pub(super) enum Sub {
     )]
     Persist(Deferred<PersistCommand>),
     #[command(
+        about = "Make the blank of a target (once; safe to run again)",
+        long_about = init_text!(),
+        override_usage = init_usage!(),
+        after_help = COMMAND_AFTER_HELP
+    )]
+    Init(Deferred<InitCommand>),
+    #[command(
         name = "skip-next-boot",
         about = "Leave the root as it is at the next boot, once",
         long_about = skip_text!(),
@@ -501,6 +508,29 @@ pub struct PersistCommand {
     #[arg(value_name = "PATH", required = true, value_parser = PATH,
           value_hint = clap::ValueHint::AnyPath)]
     pub paths: Vec<PathBuf>,
+}
+
+/// `init`: the target whose blank to make, and the directories it holds.
+#[derive(Debug, Args)]
+pub struct InitCommand {
+    /// The target, by mount point (/home) [default: /]
+    #[arg(value_name = "TARGET", value_parser = MOUNT)]
+    pub which: Option<String>,
+    /// Read the target options, mounts and other targets from FILE
+    /// [default: /etc/blankroot/config.json]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::FilePath, verbatim_doc_comment)]
+    pub config: Option<PathBuf>,
+    /// A directory the blank holds besides the mount points of the configuration, as the
+    /// running system sees it (/nix)
+    #[arg(long = "dir", value_name = "PATH", allow_hyphen_values = true, value_parser = PATH,
+          value_hint = clap::ValueHint::DirPath, verbatim_doc_comment)]
+    pub dirs: Vec<PathBuf>,
+    /// Check everything and say what would be made; change nothing
+    #[arg(long, overrides_with = "dry_run")]
+    pub dry_run: bool,
+    #[command(flatten, next_help_heading = "Target options")]
+    pub target: TargetArgs,
 }
 
 /// `skip-next-boot`: a one-shot request, on the disk, to leave the root alone next boot.

@@ -145,6 +145,25 @@ Exit 0 copied, 1 refused or partly copied (it says what was), 2 usage error."
     };
 }
 
+macro_rules! init_text {
+    () => {
+        "\
+Make the blank of a target, once (the rollback never makes one); safe to run again.
+
+Btrfs: the read-only subvolume --blank (default root-blank) beside the root, holding only
+directories: the mount points inside the target that the configuration's mounts and other
+targets need, and each --dir, with the owner and mode of the same directory in the root (else
+root's 0755). The root is not touched, so it works at install time (a disko postCreateHook) and
+on a system that has run for years; the next boot then keeps the old root as an archive (the
+module's default). It is made under a temporary name and renamed into place. ZFS: the snapshot
+DATASET@blank (--snapshot) of an empty root, held (zfs hold blankroot) so that a stray zfs
+destroy fails; a populated root is refused, with the steps to an empty one that keeps it. An
+existing blank is never replaced (on ZFS it is held if it is not). The target options come from
+the command line, else from /etc/blankroot/config.json (or --config): TARGET by its mount point.
+Exit 0 made or there already, 1 refused or failed (nothing changed), 2 usage error."
+    };
+}
+
 macro_rules! skip_text {
     () => {
         "\
@@ -245,6 +264,12 @@ macro_rules! persist_usage {
     };
 }
 
+macro_rules! init_usage {
+    () => {
+        "blankroot init [TARGET] [the target options | --config FILE] [--dir PATH]... [--dry-run]"
+    };
+}
+
 macro_rules! skip_usage {
     () => {
         "blankroot skip-next-boot [TARGET]... [the target options | --config FILE] [--cancel]"
@@ -265,6 +290,8 @@ pub(super) const USAGE: &str = concat!(
     restore_usage!(),
     "\n       ",
     persist_usage!(),
+    "\n       ",
+    init_usage!(),
     "\n       ",
     skip_usage!(),
     "\n       blankroot help [COMMAND] | --help | --version
@@ -289,6 +316,8 @@ pub(super) const AFTER_HELP: &str = concat!(
     restore_text!(),
     "\n\npersist: ",
     persist_text!(),
+    "\n\ninit: ",
+    init_text!(),
     "\n\nskip-next-boot: ",
     skip_text!(),
     "\n\n",

@@ -227,6 +227,16 @@ fn run_on_system(command: Command, host: &Host) -> Result<u8> {
             crate::commands::restore::run(&ts[0], &req)
         }
         Command::Persist(p) => crate::commands::persist::run(&persist_request(p)?),
+        Command::Init(i) => {
+            let which: Vec<String> = i.which.into_iter().collect();
+            let (ts, cfg) = targets::of_command(&i.target, &which, i.config.as_deref(), true)?;
+            let req = crate::commands::init::Request {
+                dirs: &i.dirs,
+                config: cfg.as_ref().map(|c| &c.1),
+                dry_run: i.dry_run,
+            };
+            crate::commands::init::run(&ts[0], &req)
+        }
         Command::SkipNextBoot(k) => {
             let (ts, _) = targets::of_command(&k.target, &k.which, k.config.as_deref(), false)?;
             crate::commands::skip::run_all(&ts, k.cancel)

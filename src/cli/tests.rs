@@ -264,7 +264,7 @@ fn usage_errors_are_one_line_and_exit_2() {
         ),
         (
             &["frobnicate"],
-            "unknown command \"frobnicate\"; the commands are rollback, status, diff, check, archives, restore, persist and skip-next-boot (see blankroot --help)".into(),
+            "unknown command \"frobnicate\"; the commands are rollback, status, diff, check, archives, restore, persist, init and skip-next-boot (see blankroot --help)".into(),
         ),
     ] {
         assert_eq!(error(line), want, "{line:?}");

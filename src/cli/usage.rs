@@ -1,8 +1,8 @@
 //! Parsing: words to a [`Command`], and clap's errors as blankroot's one-line usage errors.
 
 use super::args::{
-    ArchivesCommand, CheckCommand, Cli, DiffCommand, PersistCommand, RestoreCommand, RollbackArgs,
-    RollbackCommand, SkipCommand, StatusArgs, Sub,
+    ArchivesCommand, CheckCommand, Cli, DiffCommand, InitCommand, PersistCommand, RestoreCommand,
+    RollbackArgs, RollbackCommand, SkipCommand, StatusArgs, Sub,
 };
 use crate::error::{Error, Result};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -19,12 +19,13 @@ pub enum Command {
     Archives(ArchivesCommand),
     Restore(RestoreCommand),
     Persist(PersistCommand),
+    Init(InitCommand),
     SkipNextBoot(SkipCommand),
     /// `--help`, `--version`, `help`: the text to print (exit 0).
     Help(String),
 }
 
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 9] = [
     "rollback",
     "status",
     "diff",
@@ -32,6 +33,7 @@ const COMMANDS: [&str; 8] = [
     "archives",
     "restore",
     "persist",
+    "init",
     "skip-next-boot",
 ];
 
@@ -120,6 +122,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
         Sub::Archives(a) => Command::Archives(a.0),
         Sub::Restore(r) => Command::Restore(r.0),
         Sub::Persist(p) => Command::Persist(p.0),
+        Sub::Init(i) => Command::Init(i.0),
         Sub::SkipNextBoot(k) => Command::SkipNextBoot(k.0),
     })
 }

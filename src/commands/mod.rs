@@ -4,6 +4,7 @@
 pub mod archives;
 pub mod check;
 pub mod diff;
+pub mod init;
 pub mod persist;
 pub mod restore;
 pub mod rollback;

@@ -257,7 +257,7 @@ pub fn in_use(t: &Target, mounts: &[crate::mountinfo::Mount]) -> Option<String> 
 /// Seconds a second run waits for the first to finish (`--lock-wait`).
 pub const DEFAULT_LOCK_WAIT: u32 = 30;
 
-fn lock_for(t: &Target, wait: Duration) -> Result<lock::Lock> {
+pub fn lock_for(t: &Target, wait: Duration) -> Result<lock::Lock> {
     match &t.fs {
         Fs::Btrfs { device, .. } => lock::acquire(
             &lock::btrfs_key(device),

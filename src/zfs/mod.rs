@@ -55,6 +55,7 @@
 //! mounted, and archives must not be mounted by `zfs mount -a`.
 
 pub mod archives;
+pub mod blank;
 pub mod cmd;
 pub mod exec;
 pub mod inspect;
