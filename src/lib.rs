@@ -21,6 +21,7 @@ pub mod zfs;
 // What they share.
 pub mod archived;
 pub mod copy;
+pub mod dirs;
 pub mod error;
 pub mod failpoint;
 pub mod host;

@@ -231,6 +231,17 @@ fn init_with_target_options_and_dir_and_the_refusals_change_nothing() {
     let m = img.mount();
     assert_eq!(m.subvolumes(), ids);
     assert!(!m.read_only("writable"));
+
+    // A subvolume at the temporary name that holds a file is not an unfinished blank.
+    m.subvol(".blankroot-init-fresh")
+        .mkdir(".blankroot-init-fresh/etc")
+        .write(".blankroot-init-fresh/etc/mine", "not blankroot's\n");
+    let r = init(&["--device", dev, "--subvolume", "root", "--blank", "fresh"]);
+    r.fails(
+        1,
+        ".blankroot-init-fresh beside --blank fresh holds /etc/mine: it is not an unfinished blank",
+    );
+    assert!(m.exists(".blankroot-init-fresh/etc/mine") && !m.exists("fresh"));
 }
 
 /// A run killed after the temporary subvolume was made, or after it was made read-only,

@@ -118,7 +118,16 @@ pub fn make(top: &TopMount, blank: &Name, dirs: &[Dir]) -> Result<u64> {
     let temp_path = Path::new(&temp);
     match nav::classify_at(parent.as_fd(), temp_path).map_err(|e| io("looking for a leftover", e))? {
         (Entry::Absent, _) => {}
-        (Entry::Subvolume(_), fd) => {
+        (Entry::Subvolume(_), Some(fd)) => {
+            // Deleted only when that loses nothing: it holds directories and nothing else.
+            let found = crate::dirs::first_content(fd.as_fd(), crate::dirs::Other::Content)
+                .map_err(|e| io("reading a leftover", e))?;
+            if let Some(f) = found {
+                return Err(Error::runtime(format!(
+                    "init: {} beside --blank {blank} holds {f}: it is not an unfinished blank; remove it and run init again; nothing was changed",
+                    temp_path.display()
+                )));
+            }
             drop(fd);
             ioctl::destroy(&parent, &temp)
                 .map_err(|e| io("deleting the unfinished blank of an earlier run", e))?;

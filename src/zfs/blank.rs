@@ -13,7 +13,7 @@ use super::name::shell_word;
 use super::Config;
 use crate::error::{Error, Result};
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{fstat, openat, statat, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{Mode, OFlags};
 
 /// The tag of blankroot's hold on a blank.
 pub const HOLD_TAG: &str = "blankroot";
@@ -83,10 +83,8 @@ pub fn content(tools: &Tools, dataset: &str) -> Result<Option<String>> {
         .into_iter()
         .find(|m| m.source == dataset && (m.fstype == "zfs" || m.fstype.starts_with("fuse")));
     let walk = |fd: BorrowedFd<'_>| {
-        let dev = fstat(fd)
-            .map_err(|e| Error::io(format!("reading {dataset}"), e))?
-            .st_dev;
-        first_file(fd, "", dev).map_err(|e| Error::io(format!("reading {dataset}"), e))
+        crate::dirs::first_content(fd, crate::dirs::Other::Skip)
+            .map_err(|e| Error::io(format!("reading {dataset}"), e))
     };
     if let Some(m) = mounted {
         let fd = rustix::fs::open(
@@ -101,34 +99,6 @@ pub fn content(tools: &Tools, dataset: &str) -> Result<Option<String>> {
     let found = walk(m.fd());
     m.unmount()?;
     found
-}
-
-fn first_file(dir: BorrowedFd<'_>, at: &str, dev: u64) -> rustix::io::Result<Option<String>> {
-    for e in rustix::fs::Dir::read_from(dir)? {
-        let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name == "." || name == ".." {
-            continue;
-        }
-        let path = format!("{at}/{name}");
-        let st = statat(dir, e.file_name(), AtFlags::SYMLINK_NOFOLLOW)?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-            return Ok(Some(path));
-        }
-        if st.st_dev != dev {
-            continue;
-        }
-        let sub = openat(
-            dir,
-            e.file_name(),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        if let Some(found) = first_file(sub.as_fd(), &path, dev)? {
-            return Ok(Some(found));
-        }
-    }
-    Ok(None)
 }
 
 /// The way from a populated root to an empty one that keeps the old root (printed with the

@@ -221,7 +221,7 @@ fn blank<'f>(
             Ok(Some((name, s)))
         }
         (Source::Blank(name), Some(Entry::Absent)) => Err(runtime(format!(
-            "blank snapshot {name} does not exist: nothing was changed; create it from an empty root (`btrfs subvolume snapshot -r <top>/{root} <top>/{name}` right after creating {root}) or pass --empty"
+            "blank snapshot {name} does not exist: nothing was changed; create it from an empty root (`btrfs subvolume snapshot -r <top>/{root} <top>/{name}` right after creating {root}) or pass --empty; `blankroot init` makes it, beside a root of any age"
         ))),
         (Source::Blank(name), Some(other)) => Err(runtime(format!(
             "blank snapshot {name} {}: nothing was changed; it must be a read-only snapshot (`btrfs subvolume snapshot -r`)", other.describe()

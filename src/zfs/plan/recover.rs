@@ -62,7 +62,7 @@ pub(super) fn recover(b: &mut Builder<'_>) -> Result<bool> {
                             format!("its snapshots: {}", list(&have, 5))
                         };
                         return Err(runtime(format!(
-                            "snapshot {blank} does not exist ({have}): nothing was changed; take the blank of the empty root right after creating it (zfs snapshot {blank}) or fix --snapshot"
+                            "snapshot {blank} does not exist ({have}): nothing was changed; take the blank of the empty root right after creating it (zfs snapshot {blank}) or fix --snapshot; `blankroot init` makes it, held"
                         )));
                     }
                 }
