@@ -63,6 +63,19 @@ impl Host {
         let id = fs::read_to_string(self.root.join("proc/sys/kernel/random/boot_id")).ok()?;
         Some(id.trim().to_string()).filter(|s| !s.is_empty())
     }
+
+    /// NixOS: the blankroot configuration of the system this boot started (`/run/booted-system`,
+    /// which a switch leaves alone). `None`: not known (no booted-system link, or the file
+    /// unreadable); `Some(None)`: the booted system has no blankroot configuration.
+    pub fn booted_config(&self) -> Option<Option<String>> {
+        let system = self.root.join("run/booted-system");
+        fs::metadata(&system).ok()?;
+        match fs::read_to_string(system.join("etc/blankroot/config.json")) {
+            Ok(text) => Some(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(None),
+            Err(_) => None,
+        }
+    }
 }
 
 /// Splits a kernel command line into words; double quotes group (`a="b c"`).

@@ -76,10 +76,18 @@ impl Log for Logger {
             Level::Warn => "warning: ",
             _ => "",
         };
-        let mut err = std::io::stderr().lock();
+        // One write per message: stderr is unbuffered, and `writeln!` of the parts would be four
+        // writes per line (four wake-ups of journald's stream reader at boot, and lines of two
+        // runs could interleave).
+        let mut text = String::with_capacity(message.len() + 16);
         for line in message.lines() {
-            let _ = writeln!(err, "{TAG}: {label}{line}");
+            text.push_str(TAG);
+            text.push_str(": ");
+            text.push_str(label);
+            text.push_str(line);
+            text.push('\n');
         }
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
         if let Some(path) = &self.kmsg {
             for rec in records(record.level(), &message) {
                 let file = std::fs::OpenOptions::new().append(true).open(path);

@@ -8,6 +8,7 @@
   "btrfs-missing-blank"
   "btrfs-skip-next-boot"
   "btrfs-no-wipe"
+  "btrfs-switch"
   "btrfs-boot-counting"
   "btrfs-metrics"
   "btrfs-home"

@@ -46,7 +46,8 @@ every target's record in \"targets\").
 
 The targets are those of /etc/blankroot/config.json (or --config), else the records found in
 --status-file and beside it. --check exits 1 unless every target's record is from this boot and
-its run did not fail."
+its run did not fail; on NixOS a target the booted system (/run/booted-system) does not wipe is
+named and not checked: a switch since the boot added it."
     };
 }
 

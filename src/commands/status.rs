@@ -42,8 +42,11 @@ struct Found {
 
 /// Prints the records and returns the exit code.
 pub fn run(args: &Options, host: &Host) -> u8 {
-    let found = find(args);
+    let mut found = find(args);
     let boot = host.boot_id();
+    if args.check {
+        found = not_booted(found, host, boot.as_deref());
+    }
     let mut code = 0;
     let out = match args.format {
         Format::Json => json(&found).map(|text| text + "\n"),
@@ -113,6 +116,47 @@ pub fn run(args: &Options, host: &Host) -> u8 {
         }
     }
     code
+}
+
+/// `--check` after a switch: a target without a record of this boot that the booted system
+/// (NixOS' `/run/booted-system`) does not wipe was added by a switch since the boot (the first
+/// `nixos-rebuild switch` that enables blankroot, or one adding `/home`): nothing was meant to
+/// reset it yet. It is named and left out of the check; when the booted system is not known,
+/// every target is checked.
+fn not_booted(found: Vec<Found>, host: &Host, boot: Option<&str>) -> Vec<Found> {
+    let Some(booted) = host.booted_config() else {
+        return found;
+    };
+    let wiped: Vec<MountPoint> = match booted {
+        None => Vec::new(),
+        Some(text) => {
+            let path = Path::new("/run/booted-system/etc/blankroot/config.json");
+            let Ok(c) = crate::config::parse(path, &text) else {
+                return found;
+            };
+            c.target_entries()
+                .iter()
+                .filter_map(|t| MountPoint::parse("", &t.mount_point).ok())
+                .collect()
+        }
+    };
+    found
+        .into_iter()
+        .filter(|f| {
+            let this_boot = f
+                .record
+                .as_ref()
+                .is_ok_and(|r| r.boot_id.is_some() && r.boot_id.as_deref() == boot);
+            let skip = !this_boot && !wiped.contains(&f.mount_point);
+            if skip {
+                eprintln!(
+                    "blankroot: {} not checked: the booted system does not wipe it (blankroot's configuration for it came with a switch after this boot); the next boot resets it",
+                    f.mount_point
+                );
+            }
+            !skip
+        })
+        .collect()
 }
 
 fn prefix(m: &MountPoint) -> String {
@@ -303,4 +347,128 @@ fn pending_skip(args: &Options, m: &MountPoint) -> Option<String> {
         .iter()
         .find(|t| &t.mount_point == m)?;
     super::skip::pending(t).ok()?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Action;
+    use std::fs;
+
+    fn host(boot_id: &str) -> (tempfile::TempDir, Host) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("proc/sys/kernel/random")).unwrap();
+        fs::write(dir.path().join("proc/sys/kernel/random/boot_id"), boot_id).unwrap();
+        let h = Host::at(dir.path());
+        (dir, h)
+    }
+
+    fn booted(dir: &Path, config: Option<&str>) {
+        let etc = dir.join("run/booted-system/etc");
+        fs::create_dir_all(&etc).unwrap();
+        if let Some(text) = config {
+            fs::create_dir_all(etc.join("blankroot")).unwrap();
+            fs::write(etc.join("blankroot/config.json"), text).unwrap();
+        }
+    }
+
+    fn found() -> Vec<Found> {
+        let mut root = Status::new(Action::RolledBack);
+        root.boot_id = Some("boot-1".into());
+        vec![
+            Found {
+                mount_point: MountPoint::root(),
+                record: Ok(root),
+            },
+            Found {
+                mount_point: MountPoint::parse("", "/home").unwrap(),
+                record: Err(crate::error::Error::runtime("no record")),
+            },
+        ]
+    }
+
+    fn kept(found: Vec<Found>) -> Vec<String> {
+        found.iter().map(|f| f.mount_point.to_string()).collect()
+    }
+
+    #[test]
+    fn targets_a_switch_added_since_the_boot_are_not_checked() {
+        let (dir, h) = host("boot-1\n");
+        let all = ["/", "/home"];
+        assert_eq!(
+            kept(not_booted(found(), &h, Some("boot-1"))),
+            all,
+            "no /run/booted-system: everything is checked"
+        );
+        booted(
+            dir.path(),
+            Some("{\"targets\": [{\"mount_point\": \"/\"}]}"),
+        );
+        assert_eq!(
+            kept(not_booted(found(), &h, Some("boot-1"))),
+            ["/"],
+            "/home came with a switch"
+        );
+        assert_eq!(
+            kept(not_booted(found(), &h, Some("boot-2"))),
+            ["/"],
+            "the booted system wipes /: its record of another boot is still checked"
+        );
+        let both = "{\"targets\": [{\"mount_point\": \"/\"}, {\"mount_point\": \"/home\"}]}";
+        booted(dir.path(), Some(both));
+        assert_eq!(kept(not_booted(found(), &h, Some("boot-1"))), all);
+        booted(
+            dir.path(),
+            Some("{\"args\": [\"--device\", \"/dev/vda2\"]}"),
+        );
+        assert_eq!(
+            kept(not_booted(found(), &h, Some("boot-1"))),
+            ["/"],
+            "a 0.2 configuration wipes /"
+        );
+        booted(dir.path(), Some("not json"));
+        assert_eq!(
+            kept(not_booted(found(), &h, Some("boot-1"))),
+            all,
+            "an unreadable booted configuration proves nothing"
+        );
+    }
+
+    #[test]
+    fn the_first_switch_enabling_blankroot_passes_the_check_and_a_boot_does_not() {
+        let (dir, h) = host("boot-1\n");
+        let args = Options {
+            status_file: dir.path().join("run/blankroot/status.json"),
+            format: Format::Text,
+            check: true,
+            targets: None,
+            output: None,
+        };
+        assert_eq!(run(&args, &h), 1, "no record, no booted system known");
+        booted(dir.path(), None);
+        assert_eq!(
+            run(&args, &h),
+            0,
+            "the booted system has no blankroot: a switch enabled it"
+        );
+        booted(
+            dir.path(),
+            Some("{\"args\": [\"--device\", \"/dev/vda2\"]}"),
+        );
+        assert_eq!(
+            run(&args, &h),
+            1,
+            "the booted system wipes /: no record fails"
+        );
+        let mut failed = Status::new(Action::Failed);
+        failed.boot_id = Some("boot-1".into());
+        fs::create_dir_all(dir.path().join("run/blankroot")).unwrap();
+        failed.write(&args.status_file).unwrap();
+        fs::remove_file(
+            dir.path()
+                .join("run/booted-system/etc/blankroot/config.json"),
+        )
+        .unwrap();
+        assert_eq!(run(&args, &h), 1, "a failed run of this boot always fails");
+    }
 }

@@ -1,0 +1,78 @@
+# The migration of docs/migrate.md on a running system, with `nixos-rebuild switch`: a Btrfs root
+# that has run without blankroot (the specialisation `plain`, booted from the disk the test
+# formats without a blank) gets its blank from `blankroot init --config <new system>`, then the
+# blankroot system is switched to live. That switch must not fail: it starts the new
+# blankroot-status.service, whose `status --check` finds no record of this boot and that the
+# booted system (/run/booted-system, the plain one) does not wipe /, and passes. The next boot
+# is the first wiped one, in archive mode: the canary is gone and kept in the archive.
+#
+# As in btrfs-no-wipe.nix, the blankroot system (`target`, never started as a VM of its own) is
+# in the plain VM's closure and becomes a generation of its own.
+{ helpers, ... }:
+{
+  name = "blankroot-btrfs-switch";
+
+  nodes.machine =
+    { nodes, ... }:
+    {
+      system.extraDependencies = [ nodes.target.system.build.toplevel ];
+      specialisation.plain.configuration.imports = [ ./btrfs-layout.nix ];
+    };
+
+  nodes.target = {
+    imports = [ ./btrfs-layout.nix ];
+    boot.blankroot.enable = true;
+    system.switch.enable = true;
+  };
+
+  testScript =
+    { nodes, ... }:
+    helpers
+    + ''
+      # (`target` is the node's machine object in the driver's namespace: never started)
+      target_system = "${nodes.target.system.build.toplevel}"
+      new = f"{target_system}/etc/blankroot/config.json"
+      br = f"{target_system}/sw/bin/blankroot"
+
+      machine.start()
+      machine.wait_for_unit("multi-user.target")
+      make_btrfs("/dev/vdb", blank=False)
+      boot_into("plain")
+      assert "/dev/vdb on / type btrfs" in machine.succeed("mount"), machine.succeed("mount")
+      assert_no_rollback()
+      plant("one", nested=False)
+
+      with subtest("init makes the blank beside the running root, twice"):
+          out = machine.succeed(f"{br} init --config {new}")
+          assert "made the blank root-blank" in out, out
+          assert "is there already" in machine.succeed(f"{br} init --config {new}")
+          top_level("btrfs property get -ts /mnt/top/root-blank ro | grep -qx ro=true")
+          machine.succeed("test -e /canary-one")
+
+      with subtest("the switch that enables blankroot leaves no failed unit"):
+          # switch-to-configuration exits non-zero when a unit it starts fails
+          machine.succeed(f"{target_system}/bin/switch-to-configuration test")
+          machine.succeed("test -s /etc/blankroot/config.json")
+          machine.succeed("systemctl is-active blankroot-status.service")
+          log = machine.succeed("journalctl -b -u blankroot-status.service")
+          assert "/ not checked: the booted system does not wipe it" in log, log
+          machine.succeed("blankroot status --check")
+          machine.fail("systemctl --failed --no-legend | grep -q blankroot")
+
+      machine.succeed(
+          f"ln -sfn {target_system} /nix/var/nix/profiles/system-2-link",
+          "ln -sfn system-2-link /nix/var/nix/profiles/system",
+          f"{target_system}/bin/switch-to-configuration boot",
+      )
+      machine.succeed(f"bootctl set-default {boot_entry(generation=2)['id']}", "sync")
+
+      with subtest("the next boot is the first wiped one, the old root kept"):
+          reboot()
+          assert_status("archived")
+          assert_wiped("one", nested=False)
+          archives = json.loads(machine.succeed("blankroot archives --json"))
+          assert len(archives["archives"]) == 1, archives
+          path = archives["archives"][0]["path"]
+          top_level(f"grep -qx one /mnt/top/{shlex.quote(path)}/canary-one")
+    '';
+}
