@@ -92,6 +92,9 @@ bench_units() {
 		/usr/libexec/brt/brt-floor "$DEV" root-blank "$FLOOR_SNAP"
 	mkdir -p "$u/$rb.d"
 	printf '[Unit]\nAfter=brt-drop-%s.service\n%s\n' "$([[ $first == floor ]] && echo 2 || echo 1)" "$before" >"$u/$rb.d/brt-bench.conf"
+	# BENCH_ROLLBACK_ENV: an environment for the rollback unit (e.g. BLANKROOT_KMSG=none, to see
+	# what its kernel-log records cost).
+	[[ -z ${BENCH_ROLLBACK_ENV:-} ]] || printf '\n[Service]\nEnvironment=%s\n' "$BENCH_ROLLBACK_ENV" >>"$u/$rb.d/brt-bench.conf"
 }
 
 # blankroot, configured as the dracut module's users would for the post's layout.
