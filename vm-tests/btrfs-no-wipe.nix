@@ -35,11 +35,7 @@
       machine.start()
       machine.wait_for_unit("multi-user.target")
       make_btrfs("/dev/vdb")
-      machine.succeed(
-          f"ln -sfn {target_system} /nix/var/nix/profiles/system-2-link",
-          "ln -sfn system-2-link /nix/var/nix/profiles/system",
-          f"{target_system}/bin/switch-to-configuration boot",
-      )
+      install_generation(target_system)
 
       with subtest("the boot menu has the entry, tagged"):
           main = boot_entry(generation=2)

@@ -59,11 +59,7 @@
           machine.succeed("blankroot status --check")
           machine.fail("systemctl --failed --no-legend | grep -q blankroot")
 
-      machine.succeed(
-          f"ln -sfn {target_system} /nix/var/nix/profiles/system-2-link",
-          "ln -sfn system-2-link /nix/var/nix/profiles/system",
-          f"{target_system}/bin/switch-to-configuration boot",
-      )
+      install_generation(target_system)
       machine.succeed(f"bootctl set-default {boot_entry(generation=2)['id']}", "sync")
 
       with subtest("the next boot is the first wiped one, the old root kept"):

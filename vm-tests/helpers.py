@@ -194,6 +194,16 @@ def make_btrfs(device: str, blank: bool = True, mkfs: str = "") -> None:
     machine.succeed("umount /mnt/top")
 
 
+def install_generation(system: str, generation: int = 2) -> None:
+    """Make `system` (a toplevel in the VM's closure) generation `generation` of the system
+    profile and write its boot entries, as `nixos-rebuild boot` does."""
+    machine.succeed(
+        f"ln -sfn {system} /nix/var/nix/profiles/system-{generation}-link",
+        f"ln -sfn system-{generation}-link /nix/var/nix/profiles/system",
+        f"{system}/bin/switch-to-configuration boot",
+    )
+
+
 def top_level(cmd: str, device: str = "/dev/disk/by-label/blankroot", options: str = "") -> str:
     """Run `cmd` with the btrfs top level mounted on /mnt/top."""
     out: str = machine.succeed(
