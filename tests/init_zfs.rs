@@ -25,15 +25,7 @@ fn init(pool: &Pool, dataset: &str, args: &[&str]) -> Run {
 
 fn empty_root(pool: &Pool) -> String {
     let root = pool.root();
-    zfs(&[
-        "create",
-        "-p",
-        "-o",
-        "canmount=noauto",
-        "-o",
-        "mountpoint=legacy",
-        &root,
-    ]);
+    create_legacy(&root);
     root
 }
 
@@ -127,14 +119,7 @@ fn init_holds_an_existing_blank_and_refuses_a_populated_root_changing_nothing() 
 
     // A root that has run for a while, without a blank: refused, with the way to an empty one.
     let other = pool.ds("local/other");
-    zfs(&[
-        "create",
-        "-o",
-        "canmount=noauto",
-        "-o",
-        "mountpoint=legacy",
-        &other,
-    ]);
+    create_legacy(&other);
     pool.write(&other, &[("etc/ssh/ssh_host_ed25519_key", "secret\n")]);
     let (props, tree) = (pool.local_props(&other), pool.tree(&other));
     let r = init(&pool, &other, &[]);

@@ -16,15 +16,7 @@ use std::process::Command;
 fn two_targets(pool: &Pool) -> PathBuf {
     pool.seed();
     let home = pool.ds("local/home");
-    zfs(&[
-        "create",
-        "-p",
-        "-o",
-        "canmount=noauto",
-        "-o",
-        "mountpoint=legacy",
-        &home,
-    ]);
+    create_legacy(&home);
     zfs(&["snapshot", &format!("{home}@blank")]);
     pool.write(&home, &[("alice/canary", "erase me\n")]);
     zfs(&[

@@ -128,6 +128,19 @@ fn retry_busy(tool_name: &str, args: &[&str]) -> Result<String, String> {
 }
 
 #[track_caller]
+/// Creates `ds` (and its parents) as a root is made: `canmount=noauto`, `mountpoint=legacy`.
+pub fn create_legacy(ds: &str) {
+    zfs(&[
+        "create",
+        "-p",
+        "-o",
+        "canmount=noauto",
+        "-o",
+        "mountpoint=legacy",
+        ds,
+    ]);
+}
+
 pub fn zfs(args: &[&str]) -> String {
     run("zfs", args).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -228,15 +241,7 @@ impl Pool {
     /// (mountpoint=legacy) with content and a user property naming them.
     pub fn seed(&self) -> &Pool {
         let root = self.root();
-        zfs(&[
-            "create",
-            "-p",
-            "-o",
-            "canmount=noauto",
-            "-o",
-            "mountpoint=legacy",
-            &root,
-        ]);
+        create_legacy(&root);
         self.write(&root, &[("etc/issue", "blank\n")]);
         zfs(&["snapshot", &format!("{root}@blank")]);
         self.write(
