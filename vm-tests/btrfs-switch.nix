@@ -1,38 +1,31 @@
-# The migration of docs/migrate.md on a running system, with `nixos-rebuild switch`: a Btrfs root
-# that has run without blankroot (the specialisation `plain`, booted from the disk the test
-# formats without a blank) gets its blank from `blankroot init --config <new system>`, then the
-# blankroot system is switched to live. That switch must not fail: it starts the new
-# blankroot-status.service, whose `status --check` finds no record of this boot and that the
-# booted system (/run/booted-system, the plain one) does not wipe /, and passes. The next boot
-# is the first wiped one, in archive mode: the canary is gone and kept in the archive.
-#
-# As in btrfs-no-wipe.nix, the blankroot system (`target`, never started as a VM of its own) is
-# in the plain VM's closure and becomes a generation of its own.
+# The migration of docs/migrate.md on a running system, with a live switch: a Btrfs root that has
+# run without blankroot (the specialisation `plain`, booted from the disk the test formats without
+# a blank) gets its blank from `blankroot init --config <new system>`, then the same system with
+# blankroot enabled (the specialisation `enabled`) is switched to live. That switch must leave no
+# failed unit: it starts the new blankroot-status.service, whose `status --check` finds no record
+# of this boot and that the booted system (/run/booted-system, the plain one) does not wipe /,
+# and passes. The next boot is the first wiped one, in archive mode: the canary is gone from /
+# and kept in the archive.
 { helpers, ... }:
 {
   name = "blankroot-btrfs-switch";
 
-  nodes.machine =
-    { nodes, ... }:
-    {
-      system.extraDependencies = [ nodes.target.system.build.toplevel ];
-      specialisation.plain.configuration.imports = [ ./btrfs-layout.nix ];
-    };
-
-  nodes.target = {
-    imports = [ ./btrfs-layout.nix ];
-    boot.blankroot.enable = true;
+  nodes.machine = {
     system.switch.enable = true;
+    specialisation.plain.configuration.imports = [ ./btrfs-layout.nix ];
+    specialisation.enabled.configuration = {
+      imports = [ ./btrfs-layout.nix ];
+      boot.blankroot.enable = true;
+    };
   };
 
   testScript =
     { nodes, ... }:
     helpers
     + ''
-      # (`target` is the node's machine object in the driver's namespace: never started)
-      target_system = "${nodes.target.system.build.toplevel}"
-      new = f"{target_system}/etc/blankroot/config.json"
-      br = f"{target_system}/sw/bin/blankroot"
+      enabled = "${nodes.machine.system.build.toplevel}/specialisation/enabled"
+      new = f"{enabled}/etc/blankroot/config.json"
+      br = f"{enabled}/sw/bin/blankroot"
 
       machine.start()
       machine.wait_for_unit("multi-user.target")
@@ -40,6 +33,7 @@
       boot_into("plain")
       assert "/dev/vdb on / type btrfs" in machine.succeed("mount"), machine.succeed("mount")
       assert_no_rollback()
+      machine.fail("test -e /etc/blankroot/config.json")
       plant("one", nested=False)
 
       with subtest("init makes the blank beside the running root, twice"):
@@ -51,7 +45,7 @@
 
       with subtest("the switch that enables blankroot leaves no failed unit"):
           # switch-to-configuration exits non-zero when a unit it starts fails
-          machine.succeed(f"{target_system}/bin/switch-to-configuration test")
+          machine.succeed(f"{enabled}/bin/switch-to-configuration test")
           machine.succeed("test -s /etc/blankroot/config.json")
           machine.succeed("systemctl is-active blankroot-status.service")
           log = machine.succeed("journalctl -b -u blankroot-status.service")
@@ -59,10 +53,8 @@
           machine.succeed("blankroot status --check")
           machine.fail("systemctl --failed --no-legend | grep -q blankroot")
 
-      install_generation(target_system)
-      machine.succeed(f"bootctl set-default {boot_entry(generation=2)['id']}", "sync")
-
       with subtest("the next boot is the first wiped one, the old root kept"):
+          machine.succeed(f"bootctl set-default {boot_entry('enabled')['id']}", "sync")
           reboot()
           assert_status("archived")
           assert_wiped("one", nested=False)
