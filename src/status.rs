@@ -181,6 +181,11 @@ impl Status {
         from_json_object(text).map_err(|e| e.to_string())
     }
 
+    /// The record was written in the boot `boot` (a record without a boot id is of no boot).
+    pub fn of_boot(&self, boot: Option<&str>) -> bool {
+        self.boot_id.is_some() && self.boot_id.as_deref() == boot
+    }
+
     pub fn succeeded(&self) -> bool {
         self.action != Action::Failed
     }

@@ -285,7 +285,7 @@ pub fn ran_this_boot(
         return None;
     }
     let record = Status::read(status_file).ok()?;
-    (record.boot_id.is_some() && record.boot_id == host.boot_id()).then_some(record)
+    record.of_boot(host.boot_id().as_deref()).then_some(record)
 }
 
 fn describe(t: &Target, status: &mut Status) {

@@ -92,7 +92,7 @@ pub fn run(args: &Options, host: &Host) -> u8 {
     if args.check {
         for f in &found {
             let Ok(r) = &f.record else { continue };
-            let this_boot = r.boot_id.is_some() && r.boot_id == boot;
+            let this_boot = r.of_boot(boot.as_deref());
             if !(this_boot && r.succeeded()) {
                 eprintln!(
                     "blankroot: {}",
@@ -146,7 +146,7 @@ fn not_booted(found: Vec<Found>, host: &Host, boot: Option<&str>) -> Vec<Found> 
             let this_boot = f
                 .record
                 .as_ref()
-                .is_ok_and(|r| r.boot_id.is_some() && r.boot_id.as_deref() == boot);
+                .is_ok_and(|r| r.of_boot(boot));
             let skip = !this_boot && !wiped.contains(&f.mount_point);
             if skip {
                 eprintln!(
@@ -299,8 +299,7 @@ fn prometheus(args: &Options, found: &[Found], boot: Option<&str>) -> String {
         .iter()
         .map(|f| {
             let record = f.record.as_ref().ok();
-            let this_boot =
-                record.is_some_and(|r| r.boot_id.is_some() && r.boot_id.as_deref() == boot);
+            let this_boot = record.is_some_and(|r| r.of_boot(boot));
             let archives = args
                 .targets
                 .as_ref()
