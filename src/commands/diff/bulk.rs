@@ -8,8 +8,10 @@
 //! - a symlink's target: its inline extent (else `readlink`);
 //! - a nested subvolume: the entry names a tree; it is the subvolume's top directory (inode 256
 //!   of that tree) when the root tree has the matching `ROOT_REF` (same parent, directory and
-//!   name), else the kernel shows an empty directory there (inode 2, `drwxr-xr-x root root`: a
-//!   snapshot's stand-in for the nested subvolumes of its source), and so does this reader;
+//!   name), else the kernel shows an empty directory there (inode 2: a snapshot's stand-in for
+//!   the nested subvolumes of its source). Its owner is not on disk and depends on the kernel
+//!   (`root root` before Linux 6.6, the parent directory's since), so this reader asks the
+//!   kernel: one `statx` of the stand-in, as the walker does;
 //! - the bytes of two files whose size agrees but whose inode, ctime or mtime do not: read from
 //!   the files themselves, opened beneath the top-level mount without following symlinks.
 //!
@@ -22,7 +24,7 @@ use super::model::Kind;
 use super::walk::{Meta, Name, Source};
 use crate::btrfs::ioctl;
 use crate::btrfs::tree::{self, Child, Inode, Loader, Target, Tree, STUB_INO};
-use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{openat2, readlinkat, Mode, OFlags, ResolveFlags};
 use rustix::io::{Errno, Result};
 use std::ffi::{CString, OsStr};
@@ -167,19 +169,27 @@ fn meta(i: &Inode, ino: u64) -> Meta {
     }
 }
 
-/// What `statx` says of the empty stand-in of a subvolume that is not there.
-fn stub() -> Meta {
-    Meta {
-        kind: Kind::Dir,
-        perm: 0o755,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        ino: STUB_INO,
-        ctime: (0, 0),
-        mtime: (0, 0),
-        rdev: (0, 0),
-        mnt_id: None,
+impl Bulk<'_, '_> {
+    /// What `statx` says of the empty stand-in of a subvolume that is not there, at `path`
+    /// beneath the top-level mount. Its owner and times are made up when the kernel shows it
+    /// (see the top of this file), so they are asked for rather than derived from the tree.
+    fn stub(&self, path: &Path) -> Result<Meta> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(Errno::INVAL);
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let fd = self.open_beneath(parent, OFlags::PATH | OFlags::DIRECTORY)?;
+        let name = CString::new(name.as_bytes()).map_err(|_| Errno::INVAL)?;
+        let m = super::fds::stat_at(fd.as_fd(), &name)?.ok_or(Errno::NOENT)?;
+        if m.ino != STUB_INO {
+            // Not the stand-in: the tree and the mounted filesystem disagree.
+            return Err(Errno::IO);
+        }
+        Ok(Meta { mnt_id: None, ..m })
     }
 }
 
@@ -210,7 +220,7 @@ impl Source for Bulk<'_, '_> {
 
     fn stat_dir(&mut self, dir: &BulkDir) -> Option<Meta> {
         match dir.tree {
-            None => Some(stub()),
+            None => self.stub(&dir.path).ok(),
             Some(t) => self.trees[t].inode(dir.ino).map(|i| meta(i, dir.ino)),
         }
     }
@@ -222,7 +232,7 @@ impl Source for Bulk<'_, '_> {
                     Some(i) => meta(i, TOP_INO),
                     None => return Err(Errno::IO),
                 },
-                None => stub(),
+                None => self.stub(&dir.path.join(OsStr::from_bytes(n.name.to_bytes())))?,
             }));
         }
         let Some(t) = dir.tree else { return Ok(None) };
