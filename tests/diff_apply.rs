@@ -47,7 +47,7 @@ fn cp_a(from: &Path, to: &Path) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn plain_directories(base in proptest::collection::vec(op(), 0..30),
@@ -82,7 +82,7 @@ fn btrfs_snapshots_and_nested_subvolumes() {
     let m = img.mount();
     let n = std::cell::Cell::new(0);
     let mut runner = TestRunner::new(Config {
-        cases: 40,
+        cases: cases(40),
         failure_persistence: None,
         ..Config::default()
     });

@@ -254,6 +254,15 @@ fn rel_path() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(name(), 1..4).prop_map(|parts| parts.join(&b'/'))
 }
 
+/// How many cases a property test runs: `default`, or `PROPTEST_CASES` when set (a longer search
+/// for rare cases, e.g. `PROPTEST_CASES=2000 cargo test --test diff_bulk`).
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (rel_path(), proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(p, c)| Op::Write(p, c)),
