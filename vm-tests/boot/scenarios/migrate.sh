@@ -8,7 +8,9 @@
 # Its stage 2 mounts the persist subvolume on /persist, writes /etc/blankroot/config.json and, with
 # the binary under test, runs the guide's commands: `blankroot init` twice (the blank made beside
 # the running root, whose content stays the same; then "there already"), `diff --suggest
-# impermanence` (the canary, not the persisted paths), `check --strict` (exit 1: the copies are
+# impermanence` (the canary, not the persisted paths; before it, diff read in bulk and by the
+# walker lists the same, for this root and for a blank's stand-in of a nested subvolume in a
+# directory 1000:100 owns, which this kernel (6.1) shows root-owned: not listed), `check --strict` (exit 1: the copies are
 # missing, it names `blankroot persist`), `persist` of the key and the service's directory,
 # `check --strict` again (exit 0). Boot 2: the rollback in archive mode; its stage 2 mounts the
 # store on the blank's /persist, bind-mounts the two persisted paths from it as impermanence
@@ -23,7 +25,7 @@ scenario_migrate() {
 	btrfs_disk "$img" no no
 	cmd="$CMD_PLAIN brt.archive_dir=old_roots"
 	BOOT_RUNS=0 run_boot migrate 1 "${INITRD[plain-none]}" "$cmd brt.run=migrate" stage2 \
-		"canary:boot0,nested:present,status:none,rollback_unit:inactive/success,state_written:yes,init_cmd:exit0,init_made:yes,blank_ro:yes,blank_dirs:persist+usr,blank_store_dir:755/0:0,root_same:yes,init_again:exit0,init_again_says:there,suggest_cmd:exit0,suggest_canary:yes,suggest_persisted:no,check_before:exit1,check_names_persist:yes,persist_cmd:exit0,persisted_key:same,persisted_svc:750/1000:100,check_after:exit0" "$img"
+		"canary:boot0,nested:present,status:none,rollback_unit:inactive/success,state_written:yes,init_cmd:exit0,init_made:yes,blank_ro:yes,blank_dirs:persist+usr,blank_store_dir:755/0:0,root_same:yes,init_again:exit0,init_again_says:there,diff_ways_stand_in:same,stand_in_owner:2/0/0,stand_in_listed:no,diff_ways_root:same,diff_root_exit:0,suggest_cmd:exit0,suggest_canary:yes,suggest_persisted:no,check_before:exit1,check_names_persist:yes,persist_cmd:exit0,persisted_key:same,persisted_svc:750/1000:100,check_after:exit0" "$img"
 	((BOOT_OK)) || ok=0
 	run_boot migrate 2 "${INITRD[plain-archive]}" "$cmd brt.run=migrated" stage2 \
 		"canary:gone,nested:gone,status:archived,archive:yes,archives:1,newest_canary:boot1,rollback_unit:active/success,$OK_COMMON,store_dir:755/0:0,key_at_path:same,key_mode:600,svc_at_path:same,svc_mode:750/1000:100,archived_key:same,archives_cmd:exit0,archives_listed:1,archives_newest:same,blank_ro:yes,blank_dirs:persist+usr" "$img"
