@@ -32,6 +32,7 @@ pub mod mount_point;
 pub mod mountinfo;
 pub mod names;
 pub mod probe;
+pub mod progress;
 pub mod report;
 pub mod retention;
 pub mod sort;

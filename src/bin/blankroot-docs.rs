@@ -225,6 +225,14 @@ fn extra_sections() -> Roff {
     );
     item(
         &mut r,
+        [bold("BLANKROOT_PROGRESS")],
+        "diff, persist and restore show a progress line on stderr (entries done, bytes, \
+         seconds) when stderr is a terminal and the work has run for a second, redrawn in \
+         place and erased at the end. 0: never; 1: always, one line per update, ending with \
+         the totals (for logs). stdout is the same either way.",
+    );
+    item(
+        &mut r,
         [bold("BLANKROOT_KMSG")],
         "A file to append the kernel log records to instead of /dev/kmsg, or none for no kernel \
          log (tests).",

@@ -225,6 +225,7 @@ impl Copier {
                 self.children(&sfd, &dfd, rel, shown);
                 self.meta(meta::fd(&sfd), meta::fd(&dfd), st, shown);
                 self.entries += 1;
+                crate::progress::tick(1, 0);
                 true
             }
             (false, true) => {
@@ -326,6 +327,7 @@ impl Copier {
                 match linkat(top, &first, dst, dst_name, AtFlags::empty()) {
                     Ok(()) => {
                         self.entries += 1;
+                        crate::progress::tick(1, 0);
                         return true;
                     }
                     Err(e) => self.problem(
@@ -369,6 +371,7 @@ impl Copier {
             );
         }
         self.entries += 1;
+        crate::progress::tick(1, 0);
         true
     }
 
@@ -427,6 +430,7 @@ impl Copier {
         match crate::sparse::copy(&r, &w) {
             Ok((how, _)) => {
                 self.bytes += st.st_size as u64;
+                crate::progress::tick(0, st.st_size as u64);
                 match how {
                     crate::sparse::How::Reflinked => self.reflinked += 1,
                     crate::sparse::How::Copied => self.copied += 1,

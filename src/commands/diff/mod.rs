@@ -375,6 +375,7 @@ fn read_beneath(dir: &OwnedFd, parts: &[&str]) -> Option<Vec<u8>> {
 /// Compares as the target says.
 pub fn diff(target: &Target, opts: &Options) -> Result<Outcome> {
     raise_fd_limit();
+    let _progress = crate::progress::begin("diff");
     match target {
         Target::Btrfs { .. } => btrfs::diff(target, opts),
         Target::Zfs { .. } => zfs::diff(target, opts),

@@ -241,6 +241,7 @@ impl<S: Source> Run<'_, S> {
         parent: &Path,
         watch: bool,
     ) -> Count {
+        crate::progress::tick(1, 0);
         let name: &CStr = &live.or(blank).expect("one side at least").1.name;
         let os = OsStr::from_bytes(name.to_bytes());
         let rel = parent.join(os);

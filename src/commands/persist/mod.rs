@@ -172,7 +172,9 @@ fn copy_all(items: Vec<Item<'_>>, dest: &Dest, store: &str) -> u8 {
         let put = match dest.make_parents(w, item.probe, &item.found.parents) {
             Ok(p) => {
                 let name = w.parts.last().expect("a PATH has a name");
+                let progress = crate::progress::begin(CMD.name);
                 let put = copier.put(&item.found, &p, name, existing.as_ref(), &w.shown);
+                drop(progress);
                 let _ = rustix::fs::syncfs(&p);
                 put
             }

@@ -249,13 +249,17 @@ fn copy_all(archive: &str, items: Vec<Item<'_>>, dest: &Dest, req: &Request) -> 
         let existing = item.probe.existing;
         let parent = dest.make_parents(item.wanted, item.probe, &item.found.parents);
         let put = match &parent {
-            Ok(p) => copier.put(
-                &item.found,
-                p,
-                item.wanted.parts.last().expect("a PATH has a name"),
-                existing.as_ref(),
-                &item.wanted.shown,
-            ),
+            Ok(p) => {
+                // (ended before anything is printed of this path)
+                let _progress = crate::progress::begin("restore");
+                copier.put(
+                    &item.found,
+                    p,
+                    item.wanted.parts.last().expect("a PATH has a name"),
+                    existing.as_ref(),
+                    &item.wanted.shown,
+                )
+            }
             Err(why) => {
                 copier
                     .problems
