@@ -141,14 +141,6 @@ impl Progress {
     }
 }
 
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if self.mode == Mode::Terminal && self.shown {
-            write_err(b"\r\x1b[K");
-        }
-    }
-}
-
 fn write_err(b: &[u8]) {
     let _ = std::io::stderr().write_all(b);
 }
