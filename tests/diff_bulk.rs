@@ -3,7 +3,8 @@
 //! reference. For random trees and random changes — files, hard links, renames, deletions,
 //! modifications, nested and read-only subvolumes, names that are not UTF-8 — both print the
 //! same listing, text and JSON (`path_bytes` included), but for the note that says which way the
-//! trees were read.
+//! trees were read. Files are small (inline in the metadata) or 5,000 bytes (in extents), so
+//! that the bulk reader's comparison of same-size files by their extents meets both kinds.
 
 mod common;
 mod diff_common;
@@ -22,6 +23,9 @@ enum Change {
     Link(Vec<u8>, Vec<u8>),
     /// A nested subvolume made read-only.
     ReadOnly(Vec<u8>),
+    /// A file too large to be inline (its bytes in extents of their own): 5,000 bytes from a
+    /// seed.
+    Big(Vec<u8>, u8),
 }
 
 fn rel() -> impl Strategy<Value = Vec<u8>> {
@@ -39,7 +43,12 @@ fn change() -> impl Strategy<Value = Change> {
         8 => op().prop_map(Change::Op),
         2 => (rel(), rel()).prop_map(|(a, b)| Change::Link(a, b)),
         1 => rel().prop_map(Change::ReadOnly),
+        2 => (rel(), any::<u8>()).prop_map(|(r, seed)| Change::Big(r, seed)),
     ]
+}
+
+fn big_bytes(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| seed.wrapping_add((i / 7) as u8)).collect()
 }
 
 fn apply_change(root: &Path, c: &Change, btrfs: bool) {
@@ -49,6 +58,11 @@ fn apply_change(root: &Path, c: &Change, btrfs: bool) {
         Change::Link(a, b) => {
             if std::fs::symlink_metadata(at(a)).is_ok_and(|m| m.is_file()) {
                 let _ = std::fs::hard_link(at(a), at(b));
+            }
+        }
+        Change::Big(r, seed) => {
+            if !std::fs::symlink_metadata(at(r)).is_ok_and(|m| !m.is_file()) {
+                let _ = std::fs::write(at(r), big_bytes(*seed, 5000));
             }
         }
         Change::ReadOnly(r) => {
@@ -194,5 +208,94 @@ fn a_stand_in_has_the_owner_the_kernel_shows() {
         stand_in.uid(),
         stand_in.gid(),
         bulk.1
+    );
+}
+
+/// Files of the same size as the blank's but another inode, ctime or mtime are compared by their
+/// extents when these prove it (`btrfs::extents`), else read: either way the listing says
+/// `content` exactly when the bytes differ, and says the same as the walker (which reads them).
+/// Inline and in extents, a chmod (the same extents), a rewrite of the same bytes (new extents,
+/// the same bytes), a rewrite of other bytes, one byte changed in the middle of a large file,
+/// and compressed inline data (which is read, not compared).
+#[test]
+fn same_size_files_are_compared_by_their_extents() {
+    use std::os::unix::fs::{FileExt, PermissionsExt};
+    if !common::root_or_skip("diff bulk extents") {
+        return;
+    }
+    let img = common::Image::new(256);
+    let m = img.mount();
+    m.subvol("live");
+    let big = big_bytes(3, 100_000);
+    let other = big_bytes(4, 100_000);
+    let kinds: [(&str, &[u8], &[u8]); 2] = [("small", b"hello", b"jello"), ("big", &big, &other)];
+    for (dir, bytes, _) in kinds {
+        m.mkdir(&format!("live/{dir}"));
+        for name in ["chmod", "same", "other", "middle"] {
+            std::fs::write(m.path(&format!("live/{dir}/{name}")), bytes).unwrap();
+        }
+    }
+    common::sh(
+        "mount",
+        &[
+            "-o",
+            "remount,compress-force=zstd",
+            m.path("").to_str().unwrap(),
+        ],
+    );
+    m.mkdir("live/zstd");
+    let text = "compressible ".repeat(60);
+    for name in ["same", "other"] {
+        m.write(&format!("live/zstd/{name}"), &text);
+    }
+    common::sh(
+        "btrfs",
+        &["filesystem", "sync", m.path("").to_str().unwrap()],
+    );
+    m.snapshot("live", "blank", true);
+    for (dir, bytes, other) in kinds {
+        let at = |name: &str| m.path(&format!("live/{dir}/{name}"));
+        std::fs::set_permissions(at("chmod"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(at("same"), bytes).unwrap();
+        std::fs::write(at("other"), other).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(at("middle"))
+            .unwrap();
+        f.write_all_at(b"X", (bytes.len() / 2) as u64).unwrap();
+    }
+    m.write("live/zstd/same", &text);
+    m.write("live/zstd/other", &text.to_uppercase());
+    let args = [
+        OsStr::new("--device"),
+        img.dev.as_os_str(),
+        OsStr::new("--subvolume"),
+        OsStr::new("live"),
+        OsStr::new("--blank"),
+        OsStr::new("blank"),
+        OsStr::new("--include-nix-managed"),
+        OsStr::new("--json"),
+    ];
+    let bulk = listing(&args, false);
+    assert_eq!(bulk.0, 0, "{}", bulk.1);
+    assert_eq!(bulk, listing(&args, true));
+    let v: serde_json::Value = serde_json::from_str(&bulk.1).unwrap();
+    let got: Vec<String> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {}", c["path"].as_str().unwrap(), c["what"]))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            r#"/big/chmod ["mode"]"#,
+            r#"/big/middle ["content"]"#,
+            r#"/big/other ["content"]"#,
+            r#"/small/chmod ["mode"]"#,
+            r#"/small/middle ["content"]"#,
+            r#"/small/other ["content"]"#,
+            r#"/zstd/other ["content"]"#,
+        ]
     );
 }

@@ -5,6 +5,7 @@
 pub mod archives;
 pub mod blank;
 pub mod exec;
+pub mod extents;
 pub mod inspect;
 pub mod ioctl;
 pub mod mount;

@@ -15,7 +15,7 @@ use rustix::ioctl::{ioctl, opcode, Opcode, Updater};
 
 const INODE_ITEM: u8 = 1;
 const DIR_INDEX: u8 = 96;
-const EXTENT_DATA: u8 = 108;
+pub const EXTENT_DATA: u8 = 108;
 const ROOT_ITEM: u8 = 132;
 const ROOT_REF: u8 = 156;
 const ROOT_TREE: u64 = 1;
@@ -27,8 +27,12 @@ const LAST_FREE: u64 = u64::MAX - 255;
 /// subvolume).
 pub const STUB_INO: u64 = 2;
 
-/// Bytes of item data per ioctl (the kernel accepts up to 16 MiB).
+/// Bytes of item data per ioctl reading a whole tree (the kernel accepts up to 16 MiB).
 const BUF: usize = 1 << 20;
+/// Per ioctl reading a few items (one inode's extents): an inline extent holds at most a
+/// sector (4 KiB on x86_64); a larger item fails the search (`EOVERFLOW`), and callers then
+/// read the file instead.
+const SMALL_BUF: usize = 8 << 10;
 
 #[repr(C)]
 struct Head {
@@ -37,9 +41,9 @@ struct Head {
 }
 
 #[repr(C)]
-struct Args {
+struct Args<const N: usize> {
     head: Head,
-    buf: [u8; BUF],
+    buf: [u8; N],
 }
 
 const _: () = assert!(std::mem::size_of::<Head>() == 112);
@@ -67,10 +71,34 @@ pub fn search(
     max: Key,
     mut f: impl FnMut(Key, &[u8]),
 ) -> Result<()> {
-    let layout = std::alloc::Layout::new::<Args>();
+    search_in::<BUF>(fd, tree, min, max, |k, d| {
+        f(k, d);
+        true
+    })
+}
+
+/// [`search`] for a few items, with a small buffer; `f` returns `false` to stop.
+pub fn search_few(
+    fd: BorrowedFd<'_>,
+    tree: u64,
+    min: Key,
+    max: Key,
+    f: impl FnMut(Key, &[u8]) -> bool,
+) -> Result<()> {
+    search_in::<SMALL_BUF>(fd, tree, min, max, f)
+}
+
+fn search_in<const N: usize>(
+    fd: BorrowedFd<'_>,
+    tree: u64,
+    min: Key,
+    max: Key,
+    mut f: impl FnMut(Key, &[u8]) -> bool,
+) -> Result<()> {
+    let layout = std::alloc::Layout::new::<Args<N>>();
     // SAFETY: a zeroed allocation of the layout of Args (integers only), owned by the Box.
-    let mut args: Box<Args> = unsafe {
-        let p = std::alloc::alloc_zeroed(layout).cast::<Args>();
+    let mut args: Box<Args<N>> = unsafe {
+        let p = std::alloc::alloc_zeroed(layout).cast::<Args<N>>();
         if p.is_null() {
             std::alloc::handle_alloc_error(layout);
         }
@@ -90,10 +118,10 @@ pub fn search(
             nr_items: u32::MAX,
             ..SearchKey::default()
         };
-        args.head.buf_size = BUF as u64;
+        args.head.buf_size = N as u64;
         // SAFETY: the opcode's size is that of Head, which Args starts with, followed by the
         // `buf_size` bytes the kernel may write.
-        unsafe { ioctl(fd, Updater::<IOC_TREE_SEARCH_V2, Args>::new(&mut args)) }?;
+        unsafe { ioctl(fd, Updater::<IOC_TREE_SEARCH_V2, Args<N>>::new(&mut args)) }?;
         let n = args.head.key.nr_items;
         if n == 0 {
             return Ok(());
@@ -107,7 +135,9 @@ pub fn search(
             let len = u32::from_ne_bytes(h[28..32].try_into().expect("4 bytes")) as usize;
             let data = args.buf.get(at + 32..at + 32 + len).ok_or(Errno::IO)?;
             last = (word(8), kind as u8, word(16));
-            f(last, data);
+            if !f(last, data) {
+                return Ok(());
+            }
             at += 32 + len;
         }
         match next(last) {
@@ -202,8 +232,19 @@ pub struct DirEntry<'a> {
 
 impl Tree {
     pub fn inode(&self, ino: u64) -> Option<&Inode> {
-        let at = self.inodes.binary_search_by_key(&ino, |i| i.0).ok()?;
-        Some(&self.inodes[at].1)
+        // Inode numbers are unique and sorted: the one sought is at most `ino - first` places
+        // in, and at most `gaps` (numbers missing between the first and the last) before that.
+        // Searched in that window: a few steps, where nothing was deleted one.
+        let (first, last) = (self.inodes.first()?.0, self.inodes.last()?.0);
+        if !(first..=last).contains(&ino) {
+            return None;
+        }
+        let gaps = (last - first + 1).saturating_sub(self.inodes.len() as u64);
+        let hi = (ino - first) as usize;
+        let lo = hi.saturating_sub(usize::try_from(gaps).unwrap_or(usize::MAX));
+        let window = &self.inodes[lo..=hi.min(self.inodes.len() - 1)];
+        let at = window.binary_search_by_key(&ino, |i| i.0).ok()?;
+        Some(&window[at].1)
     }
 
     pub fn len(&self) -> usize {
@@ -514,6 +555,22 @@ mod tests {
         assert_eq!((i.mode, i.uid, i.gid, i.size), (0o100644, 1000, 100, 5));
         assert_eq!((i.ctime, i.rdev_numbers()), ((7, 9), (1, 3)));
         assert!(t.inode(300).is_none());
+    }
+
+    #[test]
+    fn inodes_are_found_around_gaps() {
+        for missing in [&[][..], &[257, 258, 290][..], &[256, 299, 300][..]] {
+            let mut t = Tree::default();
+            for ino in (256..=300).filter(|i| !missing.contains(i)) {
+                t.add((ino, INODE_ITEM, 0), &inode_item(0o100644, ino));
+            }
+            let t = t.finish();
+            for ino in 250..310 {
+                let want = (256..=300).contains(&ino) && !missing.contains(&ino);
+                assert_eq!(t.inode(ino).map(|i| i.size), want.then_some(ino), "{ino}");
+            }
+        }
+        assert!(Tree::default().inode(256).is_none());
     }
 
     #[test]

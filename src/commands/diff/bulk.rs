@@ -12,8 +12,10 @@
 //!   the nested subvolumes of its source). Its owner is not on disk and depends on the kernel
 //!   (`root root` before Linux 6.6, the parent directory's since), so this reader asks the
 //!   kernel: one `statx` of the stand-in, as the walker does;
-//! - the bytes of two files whose size agrees but whose inode, ctime or mtime do not: read from
-//!   the files themselves, opened beneath the top-level mount without following symlinks.
+//! - the bytes of two files whose size agrees but whose inode, ctime or mtime do not: the same
+//!   when their extent items prove it (the same extents, or the same inline bytes:
+//!   `btrfs::extents`), else read from the files themselves, opened beneath the top-level mount
+//!   without following symlinks.
 //!
 //! The trees of the root, the blank and every nested subvolume not left out by path are read
 //! in the background, several at a time, in the order the walker reaches them, while it
@@ -22,6 +24,7 @@
 use super::filter::Filter;
 use super::model::Kind;
 use super::walk::{Meta, Name, Source};
+use crate::btrfs::extents::{self, Extents};
 use crate::btrfs::ioctl;
 use crate::btrfs::tree::{self, Child, Inode, Loader, Target, Tree, STUB_INO};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -272,5 +275,17 @@ impl Source for Bulk<'_, '_> {
         let path = dir.path.join(OsStr::from_bytes(n.name.to_bytes()));
         self.open_beneath(&path, OFlags::RDONLY | OFlags::NOCTTY)
             .map(std::fs::File::from)
+    }
+
+    fn same_bytes(
+        &mut self,
+        (ld, l): (&BulkDir, &Name),
+        (bd, b): (&BulkDir, &Name),
+        size: u64,
+    ) -> Option<bool> {
+        let (lt, bt) = (self.trees[ld.tree?].id, self.trees[bd.tree?].id);
+        let x = Extents::read(self.top, lt, l.ino)?;
+        let y = Extents::read(self.top, bt, b.ino)?;
+        extents::same_bytes(&x, &y, size)
     }
 }

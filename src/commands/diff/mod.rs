@@ -489,7 +489,7 @@ pub fn run(args: &Request) -> u8 {
                     return 1;
                 }
             }
-            if o.diff.errors.is_empty() {
+            let code = if o.diff.errors.is_empty() {
                 0
             } else {
                 eprintln!(
@@ -497,7 +497,11 @@ pub fn run(args: &Request) -> u8 {
                     o.diff.errors.len()
                 );
                 1
-            }
+            };
+            // The process ends now and its memory with it: freeing a listing path by path
+            // first costs about 8 ms per 150,000 paths (5% of a warm `diff`).
+            std::mem::forget(o);
+            code
         }
         Err(e) => {
             eprintln!("blankroot: error: {e}");

@@ -216,7 +216,10 @@ impl Diff {
         // The walker produces path order already; anything else is sorted here. Of entries with
         // the same path, the first one made is kept (the sort is stable).
         self.entries.sort_by(path_cmp);
-        self.entries.dedup_by(|a, b| a.path == b.path);
+        // Bytes, not `Path`'s `==` (which compares components, several times slower): the
+        // paths are all made by joining names, so the same path is the same bytes.
+        self.entries
+            .dedup_by(|a, b| a.path.as_os_str() == b.path.as_os_str());
         crate::sort::asc(&mut self.left_out);
         self.left_out.dedup();
     }

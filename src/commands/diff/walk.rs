@@ -80,6 +80,16 @@ pub trait Source {
     fn open_dir(&mut self, dir: &Self::Dir, n: &Name, m: &Meta) -> rustix::io::Result<Self::Dir>;
     /// A regular file, for reading its bytes.
     fn open_file(&mut self, dir: &Self::Dir, n: &Name) -> rustix::io::Result<std::fs::File>;
+    /// Whether two regular files of `size` bytes hold the same bytes, when the source can tell
+    /// without reading them (`None`: read them).
+    fn same_bytes(
+        &mut self,
+        _live: (&Self::Dir, &Name),
+        _blank: (&Self::Dir, &Name),
+        _size: u64,
+    ) -> Option<bool> {
+        None
+    }
 }
 
 /// Which subtrees may differ (ZFS: from `zfs diff`). Names present on both sides and not in
@@ -244,7 +254,7 @@ impl<S: Source> Run<'_, S> {
         crate::progress::tick(1, 0);
         let name: &CStr = &live.or(blank).expect("one side at least").1.name;
         let os = OsStr::from_bytes(name.to_bytes());
-        let rel = parent.join(os);
+        let mut rel = parent.join(os);
         let left_out = Count {
             left_out: 1,
             ..Count::default()
@@ -317,27 +327,32 @@ impl<S: Source> Run<'_, S> {
                 _ => None,
             };
         let (l_dir, b_dir) = (open(live, &l, self), open(blank, &b, self));
+        let what = match (&l, &b, live, blank) {
+            (Some(lm), Some(bm), Some(ls), Some(bs)) => {
+                self.changes(lm, bm, &l_target, &b_target, ls, bs, &rel)
+            }
+            _ => Whats::default(),
+        };
+        // Only a directory's path is needed past its entry (most entries are files: one copy
+        // of a path fewer each).
+        let path = if l_dir.is_some() || b_dir.is_some() {
+            rel.clone()
+        } else {
+            std::mem::take(&mut rel)
+        };
         // The entry goes before what is inside it: the listing comes out in path order.
         let entry = match (&l, &b) {
             (None, None) => None,
-            (Some(l), None) => Some(self.new_entry(rel.clone(), Change::Created, l, l_target)),
-            (None, Some(b)) => Some(self.new_entry(rel.clone(), Change::Deleted, b, b_target)),
-            (Some(lm), Some(bm)) => {
-                let what = match (live, blank) {
-                    (Some(ls), Some(bs)) => {
-                        self.changes(lm, bm, &l_target, &b_target, ls, bs, &rel)
-                    }
-                    _ => Whats::default(),
-                };
-                (!what.is_empty()).then(|| {
-                    let mut e = self.new_entry(rel.clone(), Change::Modified, lm, l_target);
-                    if lm.kind != bm.kind {
-                        e.was = Some(bm.kind);
-                    }
-                    e.what = what;
-                    e
-                })
-            }
+            (Some(l), None) => Some(self.new_entry(path, Change::Created, l, l_target)),
+            (None, Some(b)) => Some(self.new_entry(path, Change::Deleted, b, b_target)),
+            (Some(lm), Some(bm)) => (!what.is_empty()).then(|| {
+                let mut e = self.new_entry(path, Change::Modified, lm, l_target);
+                if lm.kind != bm.kind {
+                    e.was = Some(bm.kind);
+                }
+                e.what = what;
+                e
+            }),
         };
         let created_dir =
             matches!(&entry, Some(e) if e.change == Change::Created && e.kind == Kind::Dir);
@@ -437,6 +452,9 @@ impl<S: Source> Run<'_, S> {
         }
         if l.ino == b.ino && l.ctime == b.ctime && l.mtime == b.mtime {
             return Ok(true);
+        }
+        if let Some(same) = self.src.same_bytes(live, blank, l.size) {
+            return Ok(same);
         }
         let mut x = self.src.open_file(live.0, live.1)?;
         let mut y = self.src.open_file(blank.0, blank.1)?;
