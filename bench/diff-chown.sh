@@ -51,7 +51,7 @@ fi
 loop=$(losetup --find --show "$img")
 run() { # $1: method; prints the diff's JSON
   case $1 in
-    bulk) BLANKROOT_DIFF_WALK= "$bin" diff --device "$loop" --json --include-nix-managed ;;
+    bulk) BLANKROOT_DIFF_WALK='' "$bin" diff --device "$loop" --json --include-nix-managed ;;
     walker) BLANKROOT_DIFF_WALK=1 "$bin" diff --device "$loop" --json --include-nix-managed ;;
   esac
 }

@@ -2,7 +2,7 @@
 # Benchmark: `blankroot diff` against the other ways of asking "what will the next boot erase?",
 # side by side on one image, with the recall of each against a brute-force comparison.
 #
-#   sudo bench/diff.sh [FILES]        (default: 150000 files)
+#   sudo bench/diff.sh [FILES] [RUNS]   (default: 150000 files, 3 runs)
 #
 # The image: a blank (read-only snapshot) holding 5,000 files, and a live root made from it
 # that then gets FILES new files spread over the root and 6 nested subvolumes, plus 500 files
@@ -19,13 +19,15 @@
 #   fs-diff     btrfs subvolume find-new against the blank's generation (the fs-diff.sh approach,
 #               rewritten from its description: files with new extents only)
 #   rsync       rsync -amvxx --dry-run --no-links root/ root-blank/ (the command of "Impermanent NixOS: on a VM + tmpfs root + flakes + LUKS" (2024))
-# Times are the tool's alone (its output to a file); turning each output into a list of paths
-# comes after. Recall: listed true paths / all true paths. Work files go to $BENCH_DIR
+# Times are the tool's alone (its output to a file), the median of RUNS rounds (each round runs
+# every method once cold, then once warm: a cold run on this shared machine varies by a third);
+# turning each output into a list of paths comes after. Recall: listed true paths / all true paths. Work files go to $BENCH_DIR
 # (default /var/tmp/blankroot-bench-diff). Needs btrfs-progs, rsync, python3.
 set -euo pipefail
 export LC_ALL=C
 
 files=${1:-150000}
+runs=${2:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${BENCH_DIR:-/var/tmp/blankroot-bench-diff}
 mnt=$work/mnt
@@ -161,7 +163,7 @@ for line in sys.stdin:
         rest = p.split("/", 1)[1] if "/" in p else ""
         print(prefix + ("/" + rest if rest else "") or "/")' "$1"
 }
-m_blankroot() { BLANKROOT_DIFF_WALK= "$bin" diff --device "$loop" --json --include-nix-managed; }
+m_blankroot() { BLANKROOT_DIFF_WALK='' "$bin" diff --device "$loop" --json --include-nix-managed; }
 p_blankroot() {
   python3 -c 'import json,sys; [print(c["path"]) for c in json.load(sys.stdin)["changes"]]'
 }
@@ -215,13 +217,22 @@ p_rsync() {
   grep -v -E '^(skipping|sending incremental|sent |total size|$)' | grep -v '/$' | sed 's|^|/|' || true
 }
 
-declare -A cold warm listed recall
-for method in blankroot walker send sendall fsdiff rsync; do
-  sync; echo 3 > /proc/sys/vm/drop_caches
-  t0=$(date +%s%N); "m_$method" > "$work/$method.raw"; t1=$(date +%s%N)
-  "m_$method" > /dev/null; t2=$(date +%s%N)
-  cold[$method]=$(( (t1 - t0) / 1000000 ))
-  warm[$method]=$(( (t2 - t1) / 1000000 ))
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+declare -A cold warm listed recall colds warms
+methods=(blankroot walker send sendall fsdiff rsync)
+for round in $(seq "$runs"); do
+  echo "round $round of $runs..."
+  for method in "${methods[@]}"; do
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    t0=$(date +%s%N); "m_$method" > "$work/$method.raw"; t1=$(date +%s%N)
+    "m_$method" > /dev/null; t2=$(date +%s%N)
+    colds[$method]+=" $(( (t1 - t0) / 1000000 ))"
+    warms[$method]+=" $(( (t2 - t1) / 1000000 ))"
+  done
+done
+for method in "${methods[@]}"; do
+  cold[$method]=$(median <<< "${colds[$method]}")
+  warm[$method]=$(median <<< "${warms[$method]}")
   "p_$method" < "$work/$method.raw" | sort -u > "$work/$method.txt"
   found=$(sort -u "$work/truth.txt" | comm -12 --nocheck-order - "$work/$method.txt" | wc -l)
   listed[$method]=$(wc -l < "$work/$method.txt")
@@ -231,10 +242,14 @@ done
 echo
 echo "live root: $files new files over the root and 6 nested subvolumes, against a blank of 5000 files"
 echo "true differences (brute force): $truth paths"
+echo "times: the median of $runs rounds (all rounds, cold | warm, after the table)"
 printf '%-10s %10s %10s %10s %9s\n' method "cold ms" "warm ms" listed "recall %"
-for method in blankroot walker send sendall fsdiff rsync; do
+for method in "${methods[@]}"; do
   printf '%-10s %10d %10d %10d %9s\n' "$method" "${cold[$method]}" "${warm[$method]}" \
     "${listed[$method]}" "${recall[$method]}"
+done
+for method in "${methods[@]}"; do
+  echo "  $method:${colds[$method]} |${warms[$method]}"
 done
 awk -v b="${cold[blankroot]}" -v f="${cold[fsdiff]}" -v bw="${warm[blankroot]}" -v fw="${warm[fsdiff]}" \
   -v r="${recall[blankroot]}" -v rf="${recall[fsdiff]}" \

@@ -233,6 +233,14 @@ fn extra_sections() -> Roff {
     );
     item(
         &mut r,
+        [bold("BLANKROOT_DIFF_WALK")],
+        "Set (not empty): diff and check read a Btrfs root by walking it (readdir and one \
+         statx per path) instead of reading the subvolumes' metadata in bulk. The listing is \
+         the same, with a note saying how it was read; for comparing the two ways, and for \
+         benchmarks.",
+    );
+    item(
+        &mut r,
         [bold("BLANKROOT_KMSG")],
         "A file to append the kernel log records to instead of /dev/kmsg, or none for no kernel \
          log (tests).",
