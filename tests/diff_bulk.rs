@@ -113,6 +113,24 @@ fn listing(args: &[&OsStr], walk: bool) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// `diff` of subvolume `live` against `blank` on `img` (and `extra`), read in bulk; the walker
+/// must list the same.
+fn both_ways(img: &common::Image, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
+        OsStr::new("--device"),
+        img.dev.as_os_str(),
+        OsStr::new("--subvolume"),
+        OsStr::new("live"),
+        OsStr::new("--blank"),
+        OsStr::new("blank"),
+        OsStr::new("--include-nix-managed"),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let bulk = listing(&args, false);
+    assert_eq!(bulk, listing(&args, true), "read in bulk, then walked");
+    bulk
+}
+
 #[test]
 fn bulk_reads_list_what_the_walker_lists() {
     if !common::root_or_skip("diff bulk property test") {
@@ -187,18 +205,7 @@ fn a_stand_in_has_the_owner_the_kernel_shows() {
     m.snapshot("live", "blank", true);
     let stand_in = std::fs::symlink_metadata(m.path("blank/b/with space")).unwrap();
     assert_eq!(stand_in.ino(), 2, "the blank shows a stand-in");
-    let args = [
-        OsStr::new("--device"),
-        img.dev.as_os_str(),
-        OsStr::new("--subvolume"),
-        OsStr::new("live"),
-        OsStr::new("--blank"),
-        OsStr::new("blank"),
-        OsStr::new("--include-nix-managed"),
-    ];
-    let bulk = listing(&args, false);
-    let walked = listing(&args, true);
-    assert_eq!(bulk, walked);
+    let bulk = both_ways(&img, &[]);
     assert_eq!(bulk.0, 0, "{}", bulk.1);
     assert_eq!(
         bulk.1
@@ -266,19 +273,8 @@ fn same_size_files_are_compared_by_their_extents() {
     }
     m.write("live/zstd/same", &text);
     m.write("live/zstd/other", &text.to_uppercase());
-    let args = [
-        OsStr::new("--device"),
-        img.dev.as_os_str(),
-        OsStr::new("--subvolume"),
-        OsStr::new("live"),
-        OsStr::new("--blank"),
-        OsStr::new("blank"),
-        OsStr::new("--include-nix-managed"),
-        OsStr::new("--json"),
-    ];
-    let bulk = listing(&args, false);
+    let bulk = both_ways(&img, &["--json"]);
     assert_eq!(bulk.0, 0, "{}", bulk.1);
-    assert_eq!(bulk, listing(&args, true));
     let v: serde_json::Value = serde_json::from_str(&bulk.1).unwrap();
     let got: Vec<String> = v["changes"]
         .as_array()
